@@ -1,0 +1,65 @@
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import { resolveCallbackSecret } from './callbacks/secret.ts';
+import type { Config } from './config.ts';
+import { attachWebSocket } from './graphql/websocket.ts';
+import { createGraphQLServer } from './graphql/yoga.ts';
+import { registerHealthRoutes } from './http/health.ts';
+import { createMetrics, registerMetricsRoute } from './http/metrics.ts';
+import type { Logger } from './logger.ts';
+import { closeServices, createServices, type Services } from './services.ts';
+
+export type App = {
+  services: Services;
+  /** Listens on `config.port` (0 picks a free port); resolves to the base URL. */
+  start(): Promise<string>;
+  /** Stops taking work, closes WebSockets with 1001, finishes in-flight requests, releases everything. */
+  stop(): Promise<void>;
+};
+
+export function buildApp(config: Config, logger: Logger): App {
+  const services = createServices(config, logger);
+  const yoga = createGraphQLServer(services);
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  });
+  registerHealthRoutes(app, services);
+  registerMetricsRoute(app, createMetrics(services));
+
+  app.route({
+    url: yoga.graphqlEndpoint,
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: async (request, reply) => {
+      const response = await yoga.handleNodeRequestAndResponse(request, reply, {});
+      response.headers.forEach((value, key) => {
+        reply.header(key, value);
+      });
+      reply.status(response.status);
+      reply.send(response.body);
+      return reply;
+    },
+  });
+
+  const websocket = attachWebSocket(app.server, yoga, services);
+  let started = false;
+
+  return {
+    services,
+    async start() {
+      await resolveCallbackSecret(services.db, config.callbackSecret);
+      if (config.dispatch.enabled) services.dispatcher.start();
+      const address = await app.listen({ port: config.port, host: config.host });
+      started = true;
+      const port = (app.server.address() as { port: number }).port;
+      logger.info({ port, pubsub: services.bus.kind }, 'gateway listening');
+      return address.replace('0.0.0.0', '127.0.0.1').replace(/:\d+$/, `:${port}`);
+    },
+    async stop() {
+      await services.dispatcher.stop();
+      await websocket.close(1001);
+      if (started) await app.close();
+      await closeServices(services);
+    },
+  };
+}

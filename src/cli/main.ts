@@ -1,0 +1,112 @@
+// The admin command line: `npm run --silent cli -- <command>`. Prints exactly one JSON document
+// on stdout; errors go to stderr with a non-zero exit code.
+import { Command, CommanderError } from 'commander';
+import { AccountError, adjustBalance, createAccount, createApiKey, listAccounts, revokeApiKey } from '../accounts/accounts.ts';
+import { parseScopes, SCOPES } from '../accounts/api-keys.ts';
+import { loadConfig } from '../config.ts';
+import { createDb, type Db } from '../db/client.ts';
+import { prepareDatabase } from '../db/bootstrap.ts';
+import { pino } from 'pino';
+
+class UsageError extends Error {}
+
+async function withDb<T>(run: (db: Db) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  await prepareDatabase(config.databaseUrl, pino({ level: 'warn' }, pino.destination(2)));
+  const db = createDb(config.databaseUrl, 2);
+  try {
+    return await run(db);
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+function print(value: unknown) {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function currencyCode(value: string): string {
+  const code = value.toUpperCase();
+  if (!/^[A-Z]{3}$/.test(code)) throw new UsageError(`"${value}" is not an ISO 4217 currency code`);
+  return code;
+}
+
+export function buildCli(): Command {
+  const program = new Command('cli').description('SMS gateway administration').exitOverride();
+  program.configureOutput({ writeOut: (text) => process.stderr.write(text), writeErr: (text) => process.stderr.write(text) });
+
+  const accounts = program.command('accounts').description('accounts and their balances');
+  accounts
+    .command('create')
+    .description('create an account and its first API key (shown once)')
+    .requiredOption('--name <name>', 'account name')
+    .option('--credit <amount>', 'opening credit', '0')
+    .option('--currency <ISO>', 'currency of the balance and prices')
+    .option('--test', 'test mode: always the sandbox provider, never charged', false)
+    .action(async (options: { name: string; credit: string; currency?: string; test: boolean }) => {
+      const config = loadConfig();
+      const currency = currencyCode(options.currency ?? config.defaultCurrency);
+      if (!config.priceTable[currency]) {
+        throw new UsageError(`no prices are configured in ${currency} (PRICE_TABLE has ${Object.keys(config.priceTable).join(', ')})`);
+      }
+      const created = await withDb((db) => createAccount(db, { ...options, currency }));
+      print({ accountId: created.accountId, apiKey: created.apiKey, apiKeyId: created.apiKeyId });
+    });
+  accounts
+    .command('list')
+    .description('every account with its balance')
+    .action(async () => print(await withDb(listAccounts)));
+  accounts
+    .command('credit')
+    .description('add to (or, with a negative amount, deduct from) a balance; it never goes below zero')
+    .requiredOption('--account <id>', 'account id')
+    .requiredOption('--amount <amount>', 'decimal amount, negative to deduct')
+    .action(async (options: { account: string; amount: string }) => {
+      print(await withDb((db) => adjustBalance(db, options.account, options.amount, 'cli credit')));
+    });
+
+  const keys = program.command('keys').description('API keys');
+  keys
+    .command('create')
+    .description('create another API key for an account (shown once)')
+    .requiredOption('--account <id>', 'account id')
+    .option('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`, SCOPES.join(','))
+    .action(async (options: { account: string; scopes: string }) => {
+      const scopes = (() => {
+        try {
+          return parseScopes(options.scopes);
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+      })();
+      print(await withDb((db) => createApiKey(db, options.account, scopes)));
+    });
+  keys
+    .command('revoke')
+    .description('revoke an API key at once')
+    .requiredOption('--key <apiKeyId>', 'the apiKeyId (not the key itself)')
+    .action(async (options: { key: string }) => print(await withDb((db) => revokeApiKey(db, options.key))));
+
+  return program;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    for (const [i, arg] of argv.entries()) {
+      if ((arg === '--account' || arg === '--key') && argv[i + 1] && !UUID.test(argv[i + 1]!)) {
+        throw new UsageError(`${arg} takes an id such as 0193a4f2-...; got "${argv[i + 1]}"`);
+      }
+    }
+    await buildCli().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const known = error instanceof AccountError || error instanceof UsageError;
+    process.stderr.write(`error: ${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`);
+    return known ? 2 : 1;
+  }
+}
+
+process.exitCode = await runCli(process.argv.slice(2));

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { databaseUrl } from './db/database-url.ts';
+
+const decimalString = z.string().regex(/^\d+(\.\d{1,4})?$/, 'a non-negative decimal with at most 4 places');
+
+/** Price of one SMS segment, per currency, by destination region (ISO 3166 alpha-2) with a default. */
+const priceTableSchema = z.record(
+  z.string().regex(/^[A-Z]{3}$/),
+  z.object({ default: decimalString }).catchall(decimalString),
+);
+
+/** Ordered providers per destination region, with a default route. */
+const routeTableSchema = z.object({ default: z.array(z.string()).min(1) }).catchall(z.array(z.string()).min(1));
+
+export const DEFAULT_PRICE_TABLE = {
+  USD: { default: '0.0500', TZ: '0.0200', BD: '0.0150', CG: '0.0300' },
+  TZS: { default: '120.0000', TZ: '25.0000' },
+  BDT: { default: '5.0000', BD: '0.5000' },
+} satisfies z.infer<typeof priceTableSchema>;
+
+export const DEFAULT_ROUTES = {
+  default: ['sandbox'],
+  TZ: ['mifumo', 'nextsms', 'sandbox'],
+  BD: ['mimsms', 'sandbox'],
+  CG: ['mtn_congo', 'sandbox'],
+} satisfies z.infer<typeof routeTableSchema>;
+
+function json<T extends z.ZodType>(schema: T) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().optional(),
+  REDIS_URL: z.string().optional(),
+  PUBLIC_URL: z.string().url().optional(),
+  CALLBACK_SECRET: z.string().min(16).optional(),
+  DEFAULT_COUNTRY: z.string().regex(/^[A-Z]{2}$/).default('TZ'),
+  DEFAULT_SENDER_ID: z.string().default('SMSGateway'),
+  DEFAULT_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('USD'),
+  PRICE_TABLE: json(priceTableSchema).optional(),
+  ROUTES: json(routeTableSchema).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().default('development'),
+  SANDBOX_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  DISPATCH_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(200),
+  DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(500),
+  DISPATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
+  DISPATCHER: z.enum(['on', 'off']).default('on'),
+  DB_POOL_SIZE: z.coerce.number().int().min(2).default(10),
+  DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
+  DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  publicUrl: string | undefined;
+  callbackSecret: string | undefined;
+  defaultCountry: string;
+  defaultSenderId: string;
+  defaultCurrency: string;
+  priceTable: z.infer<typeof priceTableSchema>;
+  routes: z.infer<typeof routeTableSchema>;
+  logLevel: string;
+  production: boolean;
+  sandboxDeliveryDelayMs: number;
+  dispatch: { pollIntervalMs: number; batchSize: number; leaseMs: number; enabled: boolean };
+  dbPoolSize: number;
+  retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
+  env: NodeJS.ProcessEnv;
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: databaseUrl(env),
+    redisUrl: e.REDIS_URL?.trim() || undefined,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    callbackSecret: e.CALLBACK_SECRET,
+    defaultCountry: e.DEFAULT_COUNTRY,
+    defaultSenderId: e.DEFAULT_SENDER_ID,
+    defaultCurrency: e.DEFAULT_CURRENCY,
+    priceTable: e.PRICE_TABLE ?? DEFAULT_PRICE_TABLE,
+    routes: e.ROUTES ?? DEFAULT_ROUTES,
+    logLevel: e.LOG_LEVEL,
+    production: e.NODE_ENV === 'production',
+    sandboxDeliveryDelayMs: e.SANDBOX_DELIVERY_DELAY_MS,
+    dispatch: {
+      pollIntervalMs: e.DISPATCH_POLL_INTERVAL_MS,
+      batchSize: e.DISPATCH_BATCH_SIZE,
+      leaseMs: e.DISPATCH_LEASE_MS,
+      enabled: e.DISPATCHER === 'on',
+    },
+    dbPoolSize: e.DB_POOL_SIZE,
+    retry: {
+      ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),
+      ...(e.DISPATCH_MAX_SUBMIT_ATTEMPTS ? { maxSubmitAttempts: e.DISPATCH_MAX_SUBMIT_ATTEMPTS } : {}),
+    },
+    env,
+  };
+}

@@ -1,0 +1,118 @@
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger.ts';
+
+/**
+ * Fan-out of delivery updates between server instances. Redis is for fan-out only: a publish
+ * never blocks or fails the caller, and what a subscriber misses while Redis is away it reads
+ * back from the event log (see live-feed.ts).
+ */
+export interface EventBus {
+  readonly kind: 'redis' | 'in-process';
+  publish(accountId: string, payload: string): void;
+  /** Resolves once messages published from now on will arrive; returns the unsubscribe. */
+  subscribe(accountId: string, onMessage: (payload: string) => void): Promise<() => void>;
+  /** Called whenever the bus may have dropped messages and is flowing again. */
+  onResume(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+export function channelFor(accountId: string): string {
+  return `sms-gateway:deliveries:${accountId}`;
+}
+
+export function createInProcessBus(): EventBus {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    kind: 'in-process',
+    publish(accountId, payload) {
+      emitter.emit(channelFor(accountId), payload);
+    },
+    async subscribe(accountId, onMessage) {
+      const channel = channelFor(accountId);
+      emitter.on(channel, onMessage);
+      return () => emitter.off(channel, onMessage);
+    },
+    onResume() {},
+    async close() {
+      emitter.removeAllListeners();
+    },
+  };
+}
+
+export function createRedisBus(url: string, logger: Logger): EventBus {
+  // Publishing fails at once while Redis is away instead of queueing without bound.
+  const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const subscriber = new Redis(url, { maxRetriesPerRequest: null });
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+  const subscribing = new Map<string, Promise<unknown>>();
+  const resumeListeners: Array<() => void> = [];
+  let wasDown = false;
+  let lastPublishErrorLog = 0;
+
+  for (const [name, client] of [
+    ['publisher', publisher],
+    ['subscriber', subscriber],
+  ] as const) {
+    client.on('error', (error: Error) => logger.warn({ err: error.message, client: name }, 'redis connection error'));
+  }
+  subscriber.on('close', () => {
+    wasDown = true;
+  });
+  subscriber.on('ready', () => {
+    if (!wasDown) return;
+    wasDown = false;
+    logger.info('redis is back; live updates resume');
+    for (const listener of resumeListeners) listener();
+  });
+  subscriber.on('message', (channel: string, payload: string) => {
+    for (const handler of handlers.get(channel) ?? []) handler(payload);
+  });
+
+  return {
+    kind: 'redis',
+    publish(accountId, payload) {
+      publisher.publish(channelFor(accountId), payload).catch((error: Error) => {
+        const now = Date.now();
+        if (now - lastPublishErrorLog > 5000) {
+          lastPublishErrorLog = now;
+          logger.warn({ err: error.message }, 'redis publish failed; subscribers will catch up from the event log');
+        }
+      });
+    },
+    async subscribe(accountId, onMessage) {
+      const channel = channelFor(accountId);
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        const subscribed = subscriber.subscribe(channel).catch(() => undefined);
+        subscribing.set(channel, subscribed);
+        subscribed.finally(() => subscribing.delete(channel));
+      }
+      set.add(onMessage);
+      // While Redis is away the subscription is queued and made on reconnect; the feed catches
+      // up then, so there is no reason to hold the subscriber back.
+      const pending = subscribing.get(channel);
+      if (pending && subscriber.status === 'ready') await pending;
+      return () => {
+        const current = handlers.get(channel);
+        if (!current) return;
+        current.delete(onMessage);
+        if (current.size === 0) {
+          handlers.delete(channel);
+          subscriber.unsubscribe(channel).catch(() => undefined);
+        }
+      };
+    },
+    onResume(listener) {
+      resumeListeners.push(listener);
+    },
+    async close() {
+      handlers.clear();
+      publisher.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}

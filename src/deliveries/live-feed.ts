@@ -1,0 +1,168 @@
+import { EventEmitter } from 'node:events';
+import type { Db } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import { AsyncQueue } from './async-queue.ts';
+import type { EventBus } from './event-bus.ts';
+import { lastSeq, loadUpdates } from './event-log.ts';
+import type { DeliveryUpdate } from './records.ts';
+import { decodeUpdates } from './update-codec.ts';
+
+const PAGE = 1000;
+/** A subscriber this far behind is cut off; it resumes from its cursor when it resubscribes. */
+const MAX_BACKLOG = 100_000;
+
+export class SubscriberTooSlowError extends Error {}
+
+/**
+ * One ordered, gap-free stream of an account's updates per process, shared by all of its local
+ * subscribers. Updates arrive over the bus; when the numbers show that something was missed
+ * (a publish lost while Redis was away, or two publishes overtaking each other) the feed reads
+ * the gap from the event log once, for all its subscribers.
+ */
+class AccountFeed {
+  private last = 0n;
+  private chain: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+  readonly listeners = new Set<(update: DeliveryUpdate) => void>();
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly accountId: string,
+    private readonly db: Db,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {
+    this.ready = this.enqueue(async () => {
+      this.unsubscribe = await bus.subscribe(accountId, (payload) => this.enqueue(() => this.receive(payload)));
+      // Subscribed first, then read the position: nothing committed after it can be missed.
+      this.last = await lastSeq(db, accountId);
+    });
+  }
+
+  get position(): bigint {
+    return this.last;
+  }
+
+  /** Reads everything recorded since the last update handed out. */
+  catchUp(): Promise<void> {
+    return this.enqueue(() => this.fill());
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run.catch((error: unknown) => {
+      this.logger.error({ err: error, accountId: this.accountId }, 'live feed failed to process updates');
+    });
+    return run;
+  }
+
+  private async receive(payload: string): Promise<void> {
+    for (const update of decodeUpdates(payload)) {
+      if (update.seq <= this.last) continue;
+      if (update.seq > this.last + 1n) await this.fill(update.seq - 1n);
+      if (update.seq === this.last + 1n) this.emit(update);
+    }
+  }
+
+  private async fill(uptoSeq?: bigint): Promise<void> {
+    for (;;) {
+      const page = await loadUpdates(this.db, this.accountId, { afterSeq: this.last, uptoSeq, limit: PAGE });
+      for (const update of page) this.emit(update);
+      if (page.length < PAGE) return;
+    }
+  }
+
+  private emit(update: DeliveryUpdate): void {
+    this.last = update.seq;
+    for (const listener of this.listeners) listener(update);
+  }
+}
+
+/** Emits `live` (accountId) when a subscriber starts receiving live updates, and `ended` when it leaves. */
+export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: [accountId: string] }> {
+  private readonly feeds = new Map<string, AccountFeed>();
+  private live = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {
+    super();
+    bus.onResume(() => {
+      for (const feed of this.feeds.values()) void feed.catchUp();
+    });
+  }
+
+  /** Subscribers receiving live updates in this process. */
+  get liveSubscribers(): number {
+    return this.live;
+  }
+
+  /**
+   * The account's updates after `afterSeq` (replayed from the log), then live; with no
+   * `afterSeq`, the updates from now on. In order, without gaps or duplicates.
+   */
+  async *subscribe(accountId: string, options: { afterSeq?: bigint; messageId?: string }): AsyncGenerator<DeliveryUpdate> {
+    let feed = this.feeds.get(accountId);
+    if (!feed) {
+      feed = new AccountFeed(accountId, this.db, this.bus, this.logger);
+      this.feeds.set(accountId, feed);
+    }
+    const queue = new AsyncQueue<DeliveryUpdate>();
+    const listener = (update: DeliveryUpdate) => {
+      if (queue.size >= MAX_BACKLOG) {
+        queue.fail(new SubscriberTooSlowError('The subscriber fell too far behind; resubscribe with the last cursor it saw.'));
+      } else {
+        queue.push(update);
+      }
+    };
+    feed.listeners.add(listener);
+    let counted = false;
+    try {
+      await feed.ready;
+      const joinedAt = feed.position;
+      this.live += 1;
+      counted = true;
+      this.emit('live', accountId);
+      let last = options.afterSeq ?? joinedAt;
+      const wanted = (update: DeliveryUpdate) => !options.messageId || update.messageId === options.messageId;
+      while (last < joinedAt) {
+        const page = await loadUpdates(this.db, accountId, {
+          afterSeq: last,
+          uptoSeq: joinedAt,
+          messageId: options.messageId,
+          limit: PAGE,
+        });
+        for (const update of page) yield update;
+        last = page.length < PAGE ? joinedAt : page.at(-1)!.seq;
+      }
+      for await (const update of queue) {
+        if (update.seq <= last) continue;
+        last = update.seq;
+        if (wanted(update)) yield update;
+      }
+    } finally {
+      if (counted) {
+        this.live -= 1;
+        this.emit('ended', accountId);
+      }
+      feed.listeners.delete(listener);
+      void queue.return();
+      if (feed.listeners.size === 0 && this.feeds.get(accountId) === feed) {
+        this.feeds.delete(accountId);
+        feed.stop();
+      }
+    }
+  }
+
+  close(): void {
+    for (const feed of this.feeds.values()) feed.stop();
+    this.feeds.clear();
+  }
+}

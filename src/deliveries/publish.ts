@@ -1,0 +1,19 @@
+import type { EventBus } from './event-bus.ts';
+import type { DeliveryUpdate } from './records.ts';
+import { encodeUpdates } from './update-codec.ts';
+
+const CHUNK = 500;
+
+/** Publishes committed updates, one message per account and chunk, in the order recorded. */
+export function publishUpdates(bus: EventBus, updates: readonly DeliveryUpdate[]): void {
+  const byAccount = new Map<string, DeliveryUpdate[]>();
+  for (const update of updates) {
+    const accountId = update.delivery.accountId;
+    const list = byAccount.get(accountId);
+    if (list) list.push(update);
+    else byAccount.set(accountId, [update]);
+  }
+  for (const [accountId, list] of byAccount) {
+    for (let i = 0; i < list.length; i += CHUNK) bus.publish(accountId, encodeUpdates(accountId, list.slice(i, i + CHUNK)));
+  }
+}

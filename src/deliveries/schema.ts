@@ -1,0 +1,194 @@
+import { z } from 'zod';
+import type { Prisma } from '../db/sql.ts';
+import { builder } from '../graphql/builder.ts';
+import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
+import { GatewayError } from '../graphql/errors.ts';
+import { globalIdOf, rowIdOf } from '../graphql/ids.ts';
+import { coded } from '../graphql/validation.ts';
+import { Message } from '../messages/schema.ts';
+import { formatMoney } from '../messages/money.ts';
+import { normaliseNumber } from '../messages/recipients.ts';
+import { decodeCursor, encodeCursor } from './event-log.ts';
+import type { AttemptSnapshot, DeliveryUpdate, DeliveryWithRelations } from './records.ts';
+import { decodeReportCursor, encodeReportCursor } from './report-cursor.ts';
+
+const MAX_PAGE = 100;
+const DEFAULT_PAGE = 20;
+
+export const DeliveryAttemptRef = builder.objectRef<AttemptSnapshot>('DeliveryAttempt').implement({
+  description: 'One hand-over of a delivery to a provider.',
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
+    at: t.expose('at', { type: 'DateTime' }),
+    outcome: t.exposeString('outcome', { description: 'SUBMITTED, RETRY, FAILED_OVER or FAILED.' }),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+  }),
+});
+
+export const Delivery = builder.prismaNode('Delivery', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    recipient: t.exposeString('recipient', { description: 'E.164' }),
+    status: t.expose('status', { type: DeliveryStatusEnum }),
+    provider: t.exposeString('provider', { nullable: true }),
+    providerMessageId: t.exposeString('providerMessageId', { nullable: true }),
+    errorCode: t.exposeString('errorCode', { nullable: true }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    segments: t.exposeInt('segments'),
+    cost: t.string({ description: 'The price of this delivery; decimal.', resolve: (d) => formatMoney(d.price) }),
+    sentAt: t.expose('sentAt', { type: 'DateTime', nullable: true }),
+    deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    // Updates carry these along; rows read from the database batch-load them.
+    attempts: t.field({
+      type: [DeliveryAttemptRef],
+      description: 'Every hand-over to a provider, in order.',
+      resolve: (d: DeliveryWithRelations, _args, ctx) => d.attempts ?? ctx.loaders.attempts.load(d.id),
+    }),
+    message: t.field({
+      type: Message,
+      resolve: async (d: DeliveryWithRelations, _args, ctx) => {
+        const message = d.message ?? (await ctx.loaders.message.load(d.messageId));
+        if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+        return message as never;
+      },
+    }),
+  }),
+});
+
+const DeliveryReportFilter = builder.inputType('DeliveryReportFilter', {
+  fields: (t) => ({
+    status: t.field({ type: DeliveryStatusEnum, required: false }),
+    startDate: t.field({ type: 'DateTime', required: false, description: 'Deliveries created at or after this time.' }),
+    endDate: t.field({ type: 'DateTime', required: false, description: 'Deliveries created before this time.' }),
+    recipient: t.string({ required: false }),
+    senderId: t.string({ required: false }),
+    messageId: t.id({ required: false }),
+  }),
+  validate: z
+    .looseObject({ startDate: z.date().nullish(), endDate: z.date().nullish() })
+    .refine((f) => !f.startDate || !f.endDate || f.startDate < f.endDate, coded('BAD_USER_INPUT', 'startDate must be before endDate')),
+});
+
+const DeliveryConnection = builder.connectionObject({
+  type: Delivery,
+  name: 'DeliveryConnection',
+  fields: (t) => ({
+    totalCount: t.int({
+      description: 'Deliveries matching the filter, on all pages.',
+      resolve: (connection) => (connection as unknown as { totalCount: number }).totalCount,
+    }),
+  }),
+});
+
+builder.queryField('deliveryReports', (t) =>
+  t.field({
+    type: DeliveryConnection,
+    authScopes: { read: true },
+    description: 'Deliveries of the account, newest first, a page at a time (keyset pagination).',
+    args: {
+      filter: t.arg({ type: DeliveryReportFilter, required: false }),
+      first: t.arg.int({
+        required: false,
+        description: `At most ${MAX_PAGE}; ${DEFAULT_PAGE} when omitted.`,
+        validate: z.number().int().min(1, 'first must be at least 1').max(MAX_PAGE, `first is at most ${MAX_PAGE}`),
+      }),
+      after: t.arg.string({ required: false }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const { db } = ctx.services;
+      const where = filterWhere(ctx.caller.accountId, args.filter ?? {}, ctx.services.config.defaultCountry);
+      const take = args.first ?? DEFAULT_PAGE;
+      const after = args.after ? decodeReportCursor(args.after) : undefined;
+      const pageWhere: Prisma.DeliveryWhereInput = after
+        ? {
+            AND: [
+              where,
+              { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] },
+            ],
+          }
+        : where;
+      const [rows, totalCount] = await Promise.all([
+        db.delivery.findMany({ where: pageWhere, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: take + 1 }),
+        db.delivery.count({ where }),
+      ]);
+      const page = rows.slice(0, take);
+      const edges = page.map((node) => ({ cursor: encodeReportCursor(node), node }));
+      return {
+        edges,
+        totalCount,
+        pageInfo: {
+          hasNextPage: rows.length > take,
+          hasPreviousPage: Boolean(after),
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+  }),
+);
+
+function filterWhere(
+  accountId: string,
+  filter: { status?: string | null; startDate?: Date | null; endDate?: Date | null; recipient?: string | null; senderId?: string | null; messageId?: string | null },
+  defaultCountry: string,
+): Prisma.DeliveryWhereInput {
+  const where: Prisma.DeliveryWhereInput = { accountId };
+  if (filter.status) where.status = filter.status as Prisma.DeliveryWhereInput['status'];
+  if (filter.startDate || filter.endDate) {
+    where.createdAt = { ...(filter.startDate ? { gte: filter.startDate } : {}), ...(filter.endDate ? { lt: filter.endDate } : {}) };
+  }
+  if (filter.recipient) {
+    const number = normaliseNumber(filter.recipient, defaultCountry);
+    if (!number.ok) throw new GatewayError('INVALID_PHONE_FORMAT', `recipient: ${number.reason}`);
+    where.recipient = number.e164;
+  }
+  if (filter.senderId) where.message = { senderId: filter.senderId };
+  if (filter.messageId) {
+    const messageId = rowIdOf(filter.messageId, 'Message');
+    if (!messageId) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+    where.messageId = messageId;
+  }
+  return where;
+}
+
+const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').implement({
+  fields: (t) => ({
+    cursor: t.string({
+      description: "Position in the account's durable event log: pass it as `after` to resume.",
+      resolve: (u) => encodeCursor(u.seq),
+    }),
+    messageId: t.id({ resolve: (u) => globalIdOf('Message', u.messageId) }),
+    messageStatus: t.field({ type: MessageStatusEnum, resolve: (u) => u.messageStatus }),
+    delivery: t.field({ type: Delivery, resolve: (u) => u.delivery }),
+    occurredAt: t.expose('occurredAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.subscriptionField('deliveryUpdated', (t) =>
+  t.field({
+    type: DeliveryUpdateRef,
+    authScopes: { read: true },
+    description:
+      "Every status change of the caller's account, or of one message. With `after`, the changes recorded after that cursor come first, in order, then live ones, with no gap and no duplicate.",
+    args: {
+      messageId: t.arg.id({ required: false }),
+      after: t.arg.string({ required: false }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const { db, feeds } = ctx.services;
+      const afterSeq = args.after ? decodeCursor(args.after) : undefined;
+      let messageId: string | undefined;
+      if (args.messageId) {
+        messageId = rowIdOf(args.messageId, 'Message');
+        const found =
+          messageId && (await db.message.findFirst({ where: { id: messageId, accountId: ctx.caller.accountId }, select: { id: true } }));
+        if (!found) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+      }
+      return feeds.subscribe(ctx.caller.accountId, { afterSeq, messageId });
+    },
+    resolve: (update) => update,
+  }),
+);

@@ -1,0 +1,337 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/client.ts';
+import type { DeliveryStatus, TransactionClient } from '../db/sql.ts';
+import type { EventBus } from '../deliveries/event-bus.ts';
+import { recordTransitions, type AppliedTransition, type Transition } from '../deliveries/transitions.ts';
+import { isFinal } from '../deliveries/status.ts';
+import type { Logger } from '../logger.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
+import { applyJobChanges, claimJobs, emptyChanges, type ClaimedJob, type JobChanges } from './jobs.ts';
+import { refundUndelivered } from './refunds.ts';
+import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
+
+type WorkItem = {
+  job: ClaimedJob;
+  id: string;
+  messageId: string;
+  accountId: string;
+  recipient: string;
+  text: string;
+  senderId: string;
+  status: DeliveryStatus;
+  route: string[];
+  routeIndex: number;
+  providerMessageId: string | null;
+  sentAt: Date | null;
+};
+
+type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
+
+export type DispatcherOptions = {
+  batchSize: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  retry: RetryPolicy;
+  callbackUrlFor?: (provider: string) => string | undefined;
+};
+
+/**
+ * Hands due deliveries to their providers and polls for reports, from the durable job table:
+ * what is accepted is sent once and its fate recorded, whatever crashes in between.
+ */
+export class Dispatcher {
+  readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private pendingWake = false;
+
+  constructor(
+    private readonly deps: { db: Db; bus: EventBus; providers: ProviderRegistry; logger: Logger },
+    private readonly options: DispatcherOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Runs a round now instead of at the next interval (after new work was accepted). */
+  wake(): void {
+    this.pendingWake = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let claimed = 0;
+      try {
+        claimed = await this.runOnce();
+      } catch (error) {
+        this.deps.logger.error({ err: error }, 'dispatch round failed');
+      }
+      if (claimed < this.options.batchSize && this.running) await this.idle();
+    }
+  }
+
+  private idle(): Promise<void> {
+    if (this.pendingWake) {
+      this.pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.options.pollIntervalMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        this.pendingWake = false;
+        done();
+      };
+    });
+  }
+
+  /** One round: claim due jobs and work them. Returns how many were claimed. */
+  async runOnce(): Promise<number> {
+    const jobs = await claimJobs(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
+    if (jobs.length === 0) return 0;
+    const items = await this.load(jobs);
+    const changes = emptyChanges();
+    const stale = jobs.filter((job) => !items.some((item) => item.job.id === job.id));
+    changes.finished.push(...stale.map((job) => job.id));
+
+    const submits = items.filter((item) => item.job.kind === 'SUBMIT');
+    const polls = items.filter((item) => item.job.kind === 'POLL');
+    const groups = [...groupBy(submits, (item) => `${item.route[item.routeIndex] ?? ''}\u0000${item.senderId}`).values()];
+    const pollGroups = [...groupBy(polls, (item) => item.route[item.routeIndex] ?? '').values()];
+    await Promise.all([
+      ...groups.map((group) => this.submit(group)),
+      ...pollGroups.map((group) => this.poll(group)),
+      stale.length > 0 ? this.commit([], changes, []) : Promise.resolve(),
+    ]);
+    return jobs.length;
+  }
+
+  private async load(jobs: ClaimedJob[]): Promise<WorkItem[]> {
+    const rows = await this.deps.db.$queryRaw<Array<Omit<WorkItem, 'job'>>>`
+      SELECT d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient,
+        COALESCE(d.body, m.text) AS text, m.sender_id AS "senderId", d.status::text AS status, d.route,
+        d.route_index AS "routeIndex", d.provider_message_id AS "providerMessageId", d.sent_at AS "sentAt"
+      FROM deliveries d JOIN messages m ON m.id = d.message_id
+      WHERE d.id = ANY(${jobs.map((job) => job.deliveryId)}::uuid[])`;
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const items: WorkItem[] = [];
+    for (const job of jobs) {
+      const row = byId.get(job.deliveryId);
+      // A job whose delivery already moved on (a report came first) has nothing left to do.
+      if (!row || isFinal(row.status) || (job.kind === 'SUBMIT' && row.status === 'SENT')) continue;
+      items.push({ ...row, job });
+    }
+    return items;
+  }
+
+  private async submit(items: WorkItem[]): Promise<void> {
+    const providerName = items[0]!.route[items[0]!.routeIndex];
+    const provider = providerName ? this.deps.providers.get(providerName) : undefined;
+    if (!provider) {
+      const reason = `provider ${providerName ?? '(none)'} is not enabled`;
+      await this.settleFailures(items, providerName ?? 'none', items.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
+      return;
+    }
+    for (const chunk of chunks(items, provider.capabilities.maxBatchSize)) {
+      const outbound: OutboundSms[] = chunk.map((item) => ({
+        deliveryId: item.id,
+        messageId: item.messageId,
+        recipient: item.recipient,
+        text: item.text,
+      }));
+      let outcomes: SubmitOutcome[];
+      try {
+        outcomes = await provider.send({
+          senderId: chunk[0]!.senderId,
+          items: outbound,
+          callbackUrl: this.options.callbackUrlFor?.(provider.name),
+        });
+      } catch (error) {
+        this.deps.logger.warn({ err: error, provider: provider.name, count: chunk.length }, 'submission failed');
+        outcomes = chunk.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
+      }
+      await this.settle(provider, chunk, outcomes);
+    }
+  }
+
+  private async settle(provider: SmsProvider, items: WorkItem[], outcomes: SubmitOutcome[]): Promise<void> {
+    const byId = new Map(outcomes.map((o) => [o.deliveryId, o]));
+    const accepted: WorkItem[] = [];
+    const failed: Array<Extract<SubmitOutcome, { outcome: 'failed' }>> = [];
+    for (const item of items) {
+      const outcome = byId.get(item.id) ?? failure(item.id, 'NO_ANSWER', 'the provider did not answer for this recipient', false);
+      if (outcome.outcome === 'accepted') accepted.push(item);
+      else failed.push(outcome);
+    }
+    const changes = emptyChanges();
+    const attempts: AttemptRecord[] = [];
+    const transitions: Transition[] = [];
+    const now = Date.now();
+    for (const item of accepted) {
+      const outcome = byId.get(item.id) as Extract<SubmitOutcome, { outcome: 'accepted' }>;
+      transitions.push({
+        deliveryId: item.id,
+        status: 'SENT',
+        provider: provider.name,
+        providerMessageId: outcome.providerMessageId,
+        raw: outcome.raw,
+      });
+      attempts.push({ deliveryId: item.id, provider: provider.name, outcome: 'SUBMITTED', errorCode: null, errorMessage: null });
+      changes.finished.push(item.job.id);
+      if (provider.capabilities.reports === 'poll') {
+        changes.created.push({ deliveryId: item.id, kind: 'POLL', runAt: new Date(now + provider.capabilities.firstPollAfterMs) });
+      }
+    }
+    await this.commit(transitions, changes, attempts);
+    if (failed.length > 0) await this.settleFailures(items.filter((i) => byId.get(i.id)?.outcome !== 'accepted'), provider.name, failed);
+  }
+
+  /**
+   * A transient failure is retried with backoff; after too many, or on a permanent failure,
+   * the delivery moves to the next provider of its route; with none left it ends failed and
+   * its price is refunded.
+   */
+  private async settleFailures(
+    items: WorkItem[],
+    providerName: string,
+    failures: Array<Extract<SubmitOutcome, { outcome: 'failed' }>>,
+  ): Promise<void> {
+    const byId = new Map(failures.map((f) => [f.deliveryId, f]));
+    const changes = emptyChanges();
+    const attempts: AttemptRecord[] = [];
+    const transitions: Transition[] = [];
+    const failover: string[] = [];
+    const now = Date.now();
+    const policy = this.options.retry;
+    for (const item of items) {
+      const f = byId.get(item.id);
+      if (!f) continue;
+      const retryHere = !f.permanent && item.job.attempt < policy.maxSubmitAttempts;
+      if (retryHere) {
+        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'RETRY', errorCode: f.errorCode, errorMessage: f.errorMessage });
+        changes.retry.push({
+          id: item.job.id,
+          attempt: item.job.attempt,
+          runAt: new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs)),
+        });
+      } else if (item.routeIndex + 1 < item.route.length) {
+        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED_OVER', errorCode: f.errorCode, errorMessage: f.errorMessage });
+        failover.push(item.id);
+        changes.retry.push({ id: item.job.id, attempt: 0, runAt: new Date(now) });
+      } else {
+        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED', errorCode: f.errorCode, errorMessage: f.errorMessage });
+        changes.finished.push(item.job.id);
+        transitions.push({
+          deliveryId: item.id,
+          status: f.status,
+          provider: providerName,
+          errorCode: f.errorCode,
+          errorMessage: f.errorMessage,
+          raw: f.raw,
+        });
+      }
+    }
+    await this.commit(transitions, changes, attempts, async (tx, applied) => {
+      if (failover.length > 0) {
+        await tx.$executeRaw`UPDATE deliveries SET route_index = route_index + 1, updated_at = now() WHERE id = ANY(${failover}::uuid[])`;
+      }
+      await refundUndelivered(tx, applied.filter((t) => isFinal(t.status)));
+    });
+    if (failover.length > 0) this.wake();
+  }
+
+  private async poll(items: WorkItem[]): Promise<void> {
+    const providerName = items[0]!.route[items[0]!.routeIndex] ?? '';
+    const provider = this.deps.providers.get(providerName);
+    const changes = emptyChanges();
+    const now = Date.now();
+    const queries: StatusQuery[] = items
+      .filter((item) => item.providerMessageId && item.sentAt)
+      .map((item) => ({ deliveryId: item.id, providerMessageId: item.providerMessageId!, recipient: item.recipient, sentAt: item.sentAt! }));
+    let reports: Awaited<ReturnType<SmsProvider['fetchStatus']>> = [];
+    if (provider && queries.length > 0) {
+      try {
+        reports = await provider.fetchStatus(queries);
+      } catch (error) {
+        this.deps.logger.warn({ err: error, provider: providerName, count: queries.length }, 'status poll failed');
+      }
+    }
+    const finalIds = new Set(reports.filter((r) => isFinal(r.status)).map((r) => r.deliveryId));
+    const transitions: Transition[] = reports.map((r) => ({ ...r, provider: providerName }));
+    for (const item of items) {
+      if (finalIds.has(item.id)) {
+        changes.finished.push(item.job.id);
+      } else if (item.sentAt && now - item.sentAt.getTime() > this.options.retry.reportTimeoutMs) {
+        changes.finished.push(item.job.id);
+        transitions.push({
+          deliveryId: item.id,
+          status: 'EXPIRED',
+          provider: providerName,
+          errorCode: 'REPORT_TIMEOUT',
+          errorMessage: 'No delivery report arrived in time.',
+        });
+      } else {
+        const wait = pollDelayMs(this.options.retry, provider?.capabilities.firstPollAfterMs ?? 1000, item.job.attempt);
+        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: new Date(now + wait) });
+      }
+    }
+    await this.commit(transitions, changes, []);
+  }
+
+  private async commit(
+    transitions: Transition[],
+    changes: JobChanges,
+    attempts: AttemptRecord[],
+    more?: (tx: TransactionClient, applied: AppliedTransition[]) => Promise<void>,
+  ): Promise<void> {
+    await recordTransitions(this.deps, transitions, async (tx, applied) => {
+      if (attempts.length > 0) {
+        await tx.$executeRaw`
+          INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message)
+          SELECT * FROM unnest(${attempts.map((a) => a.deliveryId)}::uuid[], ${attempts.map((a) => a.provider)}::text[],
+            ${attempts.map((a) => a.outcome)}::text[], ${attempts.map((a) => a.errorCode)}::text[],
+            ${attempts.map((a) => a.errorMessage)}::text[])`;
+      }
+      await applyJobChanges(tx, this.worker, changes);
+      await more?.(tx, applied);
+    });
+  }
+}
+
+function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {
+  return { deliveryId, outcome: 'failed' as const, permanent, status: 'FAILED' as const, errorCode, errorMessage };
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,38 @@
+import type { TransactionClient } from '../db/sql.ts';
+import type { AppliedTransition } from '../deliveries/transitions.ts';
+
+/**
+ * Credits back the price of deliveries that ended without any provider taking them. Runs in the
+ * transaction that makes them final, which holds their row locks; the ledger's one-refund-per-
+ * delivery index guards against a second refund all the same.
+ */
+export async function refundUndelivered(tx: TransactionClient, finals: AppliedTransition[]): Promise<void> {
+  if (finals.length === 0) return;
+  const ids = finals.map((t) => t.deliveryId);
+  const rows = await tx.$queryRaw<Array<{ id: string; accountId: string; messageId: string; price: string }>>`
+    SELECT d.id, d.account_id AS "accountId", d.message_id AS "messageId", d.price::text AS price
+    FROM deliveries d
+    WHERE d.id = ANY(${ids}::uuid[]) AND d.price > 0
+      AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.kind = 'REFUND' AND l.delivery_id = d.id)
+    ORDER BY d.account_id`;
+  if (rows.length === 0) return;
+  // One statement: credit each account the sum of its refunds, then record each refund with the
+  // balance as it stood after that refund.
+  await tx.$executeRaw`
+    WITH refund AS (
+      SELECT * FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.accountId)}::uuid[],
+        ${rows.map((r) => r.messageId)}::uuid[], ${rows.map((r) => r.price)}::numeric[])
+        WITH ORDINALITY AS t(delivery_id, account_id, message_id, amount, ord)
+    ), credited AS (
+      UPDATE accounts a SET balance = a.balance + s.total, updated_at = now()
+      FROM (SELECT account_id, sum(amount) AS total FROM refund GROUP BY account_id) s
+      WHERE a.id = s.account_id
+      RETURNING a.id, a.balance
+    )
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, delivery_id, note)
+    SELECT r.account_id, 'REFUND', r.amount,
+      c.balance - COALESCE(sum(r.amount) OVER (PARTITION BY r.account_id ORDER BY r.ord
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
+      r.message_id, r.delivery_id, 'not delivered by any provider'
+    FROM refund r JOIN credited c ON c.id = r.account_id`;
+}

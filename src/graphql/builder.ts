@@ -1,0 +1,54 @@
+import SchemaBuilder from '@pothos/core';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import { DateTimeISOResolver, JSONResolver } from 'graphql-scalars';
+import type PrismaTypes from '../db/generated/pothos-types.ts';
+import { getDatamodel } from '../db/generated/pothos-types.ts';
+import type { GraphQLContext } from './context.ts';
+import { GatewayError } from './errors.ts';
+import { validationError } from './validation-errors.ts';
+
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  PrismaTypes: PrismaTypes;
+  AuthScopes: { send: boolean; read: boolean };
+  DefaultFieldNullability: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
+    ID: { Input: string; Output: string };
+  };
+}>({
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin],
+  defaultFieldNullability: false,
+  scopeAuth: {
+    authScopes: (context) => ({
+      send: context.caller.scopes.includes('send'),
+      read: context.caller.scopes.includes('read'),
+    }),
+    unauthorizedError: (_parent, _context, info) =>
+      new GatewayError('INSUFFICIENT_PERMISSIONS', `This API key may not use ${info.parentType.name}.${info.fieldName}.`),
+  },
+  prisma: {
+    client: (context) => context.services.db,
+    dmmf: getDatamodel(),
+    filterConnectionTotalCount: true,
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // Node lookups would bypass the per-account resolvers; every type has its own query.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+  validation: { validationError },
+});
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+builder.addScalarType('DateTime', DateTimeISOResolver);
+builder.addScalarType('JSON', JSONResolver);

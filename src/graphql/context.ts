@@ -1,0 +1,35 @@
+import DataLoader from 'dataloader';
+import type { Caller } from '../accounts/auth.ts';
+import { loadAttempts } from '../deliveries/event-log.ts';
+import { MESSAGE_SNAPSHOT_COLUMNS, reviveMessage, type AttemptSnapshot, type MessageSnapshot } from '../deliveries/records.ts';
+import type { Services } from '../services.ts';
+
+export type GraphQLContext = {
+  services: Services;
+  caller: Caller;
+  loaders: Loaders;
+};
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+/** Per-operation batching: a list of deliveries costs one query per relation, not one per row. */
+export function createLoaders(services: Services, caller: Caller) {
+  const db = services.db;
+  return {
+    message: new DataLoader<string, MessageSnapshot | undefined>(async (ids) => {
+      const rows = await db.$queryRaw<object[]>`
+        SELECT ${MESSAGE_SNAPSHOT_COLUMNS} FROM messages m
+        WHERE m.id = ANY(${[...ids]}::uuid[]) AND m.account_id = ${caller.accountId}::uuid`;
+      const byId = new Map(rows.map((row) => reviveMessage(row)).map((m) => [m.id, m]));
+      return ids.map((id) => byId.get(id));
+    }),
+    attempts: new DataLoader<string, AttemptSnapshot[]>(async (ids) => {
+      const byDelivery = await loadAttempts(db, [...ids]);
+      return ids.map((id) => byDelivery.get(id) ?? []);
+    }),
+  };
+}
+
+export function createContext(services: Services, caller: Caller): GraphQLContext {
+  return { services, caller, loaders: createLoaders(services, caller) };
+}

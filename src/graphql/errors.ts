@@ -1,0 +1,45 @@
+import { GraphQLError } from 'graphql';
+
+/** Every code a client may see in `extensions.code` (see CONTRACT.md). */
+export const ERROR_CODES = [
+  'AUTHENTICATION_REQUIRED',
+  'INVALID_API_KEY',
+  'INSUFFICIENT_PERMISSIONS',
+  'MISSING_MESSAGE',
+  'MISSING_RECIPIENTS',
+  'INVALID_PHONE_FORMAT',
+  'NO_VALID_RECIPIENTS',
+  'MESSAGE_TOO_LONG',
+  'INVALID_SENDER_ID',
+  'INVALID_SCHEDULE_TIME',
+  'INSUFFICIENT_BALANCE',
+  'DUPLICATE_REFERENCE',
+  'MESSAGE_NOT_FOUND',
+  'PROVIDER_NOT_FOUND',
+  'RATE_LIMITED',
+  'SMS_SEND_FAILED',
+  'BAD_USER_INPUT',
+  'INTERNAL_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  AUTHENTICATION_REQUIRED: 401,
+  INVALID_API_KEY: 401,
+};
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** An error a client is meant to read: its message and extensions pass error masking. */
+export class GatewayError extends GraphQLError {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    const status = HTTP_STATUS[code];
+    super(message, { extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) } });
+    this.code = code;
+  }
+}

@@ -1,0 +1,6 @@
+import '../accounts/schema.ts';
+import '../messages/schema.ts';
+import '../deliveries/schema.ts';
+import { builder } from './builder.ts';
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,195 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Caller } from '../accounts/auth.ts';
+import type { Db } from '../db/client.ts';
+import type { Delivery, DeliveryStatus, TransactionClient } from '../db/sql.ts';
+import type { EventBus } from '../deliveries/event-bus.ts';
+import { appendEvents, eventOf } from '../deliveries/event-log.ts';
+import { publishUpdates } from '../deliveries/publish.ts';
+import type { DeliveryUpdate, MessageSnapshot } from '../deliveries/records.ts';
+import { messageStatusOf } from '../deliveries/status.ts';
+import { GatewayError } from '../graphql/errors.ts';
+import type { RejectedRecipient } from './recipients.ts';
+import type { SendPlan } from './send-plan.ts';
+
+export type Accepted = { messageId: string; rejectedRecipients: RejectedRecipient[]; replayed: boolean };
+
+class ReferenceTaken extends Error {}
+
+/**
+ * Accepts a planned send in one transaction: the message, its deliveries, the debit, the
+ * dispatch jobs and the first event of each delivery. After commit the dispatcher takes over
+ * from the jobs, so a crash at any point loses nothing and charges nothing twice.
+ */
+export async function acceptSend(
+  deps: { db: Db; bus: EventBus; onAccepted?: () => void },
+  caller: Caller,
+  plan: SendPlan,
+): Promise<Accepted> {
+  const messageId = uuidv7();
+  const now = new Date();
+  const status: DeliveryStatus = plan.scheduledAt ? 'SCHEDULED' : 'QUEUED';
+  const message = snapshotOf(caller, plan, messageId, status, now);
+  const deliveries: Delivery[] = plan.deliveries.map((planned) => ({
+    id: uuidv7(),
+    messageId,
+    accountId: caller.accountId,
+    recipient: planned.recipient,
+    country: planned.country,
+    body: planned.body,
+    segments: planned.segments,
+    price: planned.price,
+    status,
+    route: planned.route,
+    routeIndex: 0,
+    provider: null,
+    providerMessageId: null,
+    errorCode: null,
+    errorMessage: null,
+    sentAt: null,
+    deliveredAt: null,
+    createdAt: now,
+    updatedAt: now,
+  }));
+
+  let updates: DeliveryUpdate[];
+  try {
+    updates = await deps.db.$transaction(
+      async (tx) => {
+        await insertMessage(tx, caller, plan, messageId, status, now);
+        if (plan.cost.greaterThan(0)) await debit(tx, caller.accountId, plan, messageId);
+        await insertDeliveries(tx, deliveries);
+        await tx.$executeRaw`
+          INSERT INTO dispatch_jobs (delivery_id, kind, run_at)
+          SELECT id, 'SUBMIT', ${plan.scheduledAt ?? now}::timestamptz
+          FROM unnest(${deliveries.map((d) => d.id)}::uuid[]) AS t(id)`;
+        const seqs = await appendEvents(tx, deliveries.map((d) => eventOf(d, message.status)), now);
+        return deliveries.map((delivery, i) => ({
+          seq: seqs[i]!,
+          occurredAt: now,
+          messageId,
+          messageStatus: message.status,
+          delivery: { ...delivery, attempts: [], message },
+        }));
+      },
+      { timeout: 60_000 },
+    );
+  } catch (error) {
+    if (error instanceof ReferenceTaken) return replayReference(deps.db, caller, plan);
+    throw error;
+  }
+  publishUpdates(deps.bus, updates);
+  deps.onAccepted?.();
+  return { messageId, rejectedRecipients: plan.rejected, replayed: false };
+}
+
+async function insertMessage(
+  tx: TransactionClient,
+  caller: Caller,
+  plan: SendPlan,
+  messageId: string,
+  status: DeliveryStatus,
+  now: Date,
+) {
+  const counts = { scheduled: 0, queued: 0, sent: 0, delivered: 0, failed: 0 };
+  counts[status === 'SCHEDULED' ? 'scheduled' : 'queued'] = plan.deliveries.length;
+  // With a reference, a concurrent request with the same one waits here for the first to
+  // commit or roll back, then finds it (or takes its place).
+  const inserted = await tx.message.createMany({
+    skipDuplicates: true,
+    data: {
+      id: messageId,
+      accountId: caller.accountId,
+      text: plan.text,
+      senderId: plan.senderId,
+      reference: plan.reference,
+      requestHash: plan.requestHash,
+      status: messageStatusOf(counts, plan.deliveries.length),
+      encoding: plan.encoding,
+      segments: plan.segments,
+      recipientCount: plan.deliveries.length,
+      cost: plan.cost.toString(),
+      currency: plan.currency,
+      requestedProvider: plan.requestedProvider,
+      rejectedRecipients: plan.rejected,
+      scheduledAt: plan.scheduledAt,
+      scheduledCount: counts.scheduled,
+      queuedCount: counts.queued,
+      createdAt: now,
+      updatedAt: now,
+    },
+  });
+  if (inserted.count === 0) throw new ReferenceTaken();
+}
+
+async function debit(tx: TransactionClient, accountId: string, plan: SendPlan, messageId: string) {
+  const cost = plan.cost.toString();
+  // The WHERE clause and the CHECK constraint on accounts.balance both keep it from going negative.
+  const rows = await tx.$queryRaw<Array<{ balance: string }>>`
+    WITH debited AS (
+      UPDATE accounts SET balance = balance - ${cost}::numeric, updated_at = now()
+      WHERE id = ${accountId}::uuid AND balance >= ${cost}::numeric
+      RETURNING id, balance
+    )
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
+    SELECT id, 'DEBIT', -${cost}::numeric, balance, ${messageId}::uuid, 'sendSms' FROM debited
+    RETURNING balance_after::text AS balance`;
+  if (rows.length === 0) {
+    throw new GatewayError('INSUFFICIENT_BALANCE', `The balance does not cover the cost of ${cost} ${plan.currency}.`, {
+      cost: plan.cost.toFixed(4),
+      currency: plan.currency,
+    });
+  }
+}
+
+/** All deliveries of a message in one statement, however many recipients it has. */
+async function insertDeliveries(tx: TransactionClient, rows: Delivery[]) {
+  const first = rows[0]!;
+  // Routes are ragged text[][]; they travel as JSON and become text[] per row.
+  await tx.$executeRaw`
+    INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, segments, price, status, route,
+      created_at, updated_at)
+    SELECT id, ${first.messageId}::uuid, ${first.accountId}::uuid, recipient, country, body, segments, price,
+      ${first.status}::"DeliveryStatus", ARRAY(SELECT jsonb_array_elements_text(route)),
+      ${first.createdAt}::timestamptz, ${first.createdAt}::timestamptz
+    FROM unnest(${rows.map((d) => d.id)}::uuid[], ${rows.map((d) => d.recipient)}::text[], ${rows.map((d) => d.country)}::text[],
+      ${rows.map((d) => d.body)}::text[], ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
+      ${rows.map((d) => JSON.stringify(d.route))}::jsonb[]
+    ) AS t(id, recipient, country, body, segments, price, route)`;
+}
+
+function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: DeliveryStatus, now: Date): MessageSnapshot {
+  return {
+    id,
+    accountId: caller.accountId,
+    text: plan.text,
+    senderId: plan.senderId,
+    reference: plan.reference,
+    status: status === 'SCHEDULED' ? 'SCHEDULED' : 'QUEUED',
+    encoding: plan.encoding,
+    segments: plan.segments,
+    recipientCount: plan.deliveries.length,
+    cost: plan.cost,
+    currency: plan.currency,
+    scheduledAt: plan.scheduledAt,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+async function replayReference(db: Db, caller: Caller, plan: SendPlan): Promise<Accepted> {
+  const existing = await db.message.findUnique({
+    where: { accountId_reference: { accountId: caller.accountId, reference: plan.reference! } },
+    select: { id: true, requestHash: true, rejectedRecipients: true },
+  });
+  if (!existing || existing.requestHash !== plan.requestHash) {
+    throw new GatewayError(
+      'DUPLICATE_REFERENCE',
+      `Reference "${plan.reference}" was already used for a different request.`,
+    );
+  }
+  return {
+    messageId: existing.id,
+    rejectedRecipients: existing.rejectedRecipients as RejectedRecipient[],
+    replayed: true,
+  };
+}

@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { builder } from '../graphql/builder.ts';
+import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
+import { GatewayError } from '../graphql/errors.ts';
+import { rowIdOf } from '../graphql/ids.ts';
+import { coded } from '../graphql/validation.ts';
+import { acceptSend } from './accept.ts';
+import { formatMoney } from './money.ts';
+import type { RejectedRecipient } from './recipients.ts';
+import { planSend } from './send-plan.ts';
+
+export const MAX_RECIPIENTS = 10_000;
+const MAX_TEXT_LENGTH = 5_000;
+const MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600_000;
+/** Alphanumeric sender ids: up to 11 characters with at least one letter; numeric ones up to 15 digits. */
+const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 .\-_&]{1,11}$|^\+?\d{3,15}$/;
+
+export const Message = builder.prismaNode('Message', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    text: t.exposeString('text'),
+    senderId: t.exposeString('senderId'),
+    reference: t.exposeString('reference', { nullable: true }),
+    status: t.expose('status', { type: MessageStatusEnum }),
+    encoding: t.expose('encoding', { type: SmsEncodingEnum }),
+    segments: t.exposeInt('segments', { description: 'Segments per recipient (the most, when texts are personalised).' }),
+    recipientCount: t.exposeInt('recipientCount'),
+    cost: t.string({ description: 'Debited when the message was accepted; decimal.', resolve: (m) => formatMoney(m.cost) }),
+    currency: t.exposeString('currency'),
+    scheduledAt: t.expose('scheduledAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    deliveries: t.relation('deliveries', { query: { orderBy: { id: 'asc' } } }),
+  }),
+});
+
+export const RejectedRecipientRef = builder.objectRef<RejectedRecipient>('RejectedRecipient').implement({
+  fields: (t) => ({
+    input: t.exposeString('input'),
+    code: t.exposeString('code'),
+    reason: t.exposeString('reason'),
+  }),
+});
+
+const PersonalizedRecipientInput = builder.inputType('PersonalizedRecipientInput', {
+  fields: (t) => ({
+    to: t.string({ required: true }),
+    variables: t.field({
+      type: 'JSON',
+      required: true,
+      description: 'Values for the placeholders: an object of text, numbers or booleans.',
+    }),
+  }),
+});
+
+const recipientText = z.string().max(64, 'a recipient is at most 64 characters');
+const variables = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]), {
+  error: 'variables must be an object of text, number or boolean values',
+});
+
+export const SendSmsInput = builder.inputType('SendSmsInput', {
+  fields: (t) => ({
+    message: t.string({ required: true, description: 'May hold {{placeholders}} filled from `personalized`.' }),
+    recipients: t.stringList({
+      required: false,
+      description: 'E.164 (+255...), international digits (255...), or national (0712...) read with DEFAULT_COUNTRY.',
+    }),
+    personalized: t.field({ type: [PersonalizedRecipientInput], required: false }),
+    senderId: t.string({ required: false }),
+    scheduleTime: t.field({ type: 'DateTime', required: false, description: 'In the future, at most 35 days ahead.' }),
+    reference: t.string({ required: false, description: 'Idempotency key, unique per account.' }),
+    provider: t.string({ required: false, description: 'Force one upstream provider; otherwise routing decides.' }),
+  }),
+}).validate(
+  z
+    .object({
+      message: z
+        .string()
+        .refine((text) => text.trim().length > 0, coded('MISSING_MESSAGE', 'the message text is empty'))
+        .refine((text) => text.length <= MAX_TEXT_LENGTH, coded('MESSAGE_TOO_LONG', `at most ${MAX_TEXT_LENGTH} characters`)),
+      recipients: z.array(recipientText).nullish(),
+      personalized: z.array(z.object({ to: recipientText, variables })).nullish(),
+      senderId: z
+        .string()
+        .refine((id) => SENDER_ID.test(id), coded('INVALID_SENDER_ID', 'letters and digits, at most 11, or a number of up to 15 digits'))
+        .nullish(),
+      scheduleTime: z
+        .date()
+        .refine((at) => at.getTime() > Date.now(), coded('INVALID_SCHEDULE_TIME', 'the time is in the past'))
+        .refine(
+          (at) => at.getTime() <= Date.now() + MAX_SCHEDULE_AHEAD_MS,
+          coded('INVALID_SCHEDULE_TIME', 'at most 35 days ahead'),
+        )
+        .nullish(),
+      reference: z
+        .string()
+        .min(1, 'the reference is empty')
+        .max(128, 'at most 128 characters')
+        .refine((ref) => !/\p{Cc}/u.test(ref), 'control characters are not allowed')
+        .nullish(),
+      provider: z.string().max(64).nullish(),
+    })
+    .refine(
+      (input) => (input.recipients?.length ?? 0) + (input.personalized?.length ?? 0) > 0,
+      coded('MISSING_RECIPIENTS', 'give recipients or personalized'),
+    )
+    .refine(
+      (input) => (input.recipients?.length ?? 0) + (input.personalized?.length ?? 0) <= MAX_RECIPIENTS,
+      coded('BAD_USER_INPUT', `at most ${MAX_RECIPIENTS} recipients per request`),
+    ),
+);
+
+type SendSmsPayloadShape = { messageId: string; rejectedRecipients: RejectedRecipient[] };
+
+const SendSmsPayload = builder.objectRef<SendSmsPayloadShape>('SendSmsPayload').implement({
+  fields: (t) => ({
+    message: t.prismaField({
+      type: 'Message',
+      resolve: (query, payload, _args, ctx) =>
+        ctx.services.db.message.findUniqueOrThrow({ ...query, where: { id: payload.messageId } }),
+    }),
+    rejectedRecipients: t.field({
+      type: [RejectedRecipientRef],
+      description: 'Inputs that were not accepted, with why.',
+      resolve: (payload) => payload.rejectedRecipients,
+    }),
+  }),
+});
+
+type QuoteShape = ReturnType<typeof planSend> & { balance: string };
+
+const SmsQuote = builder.objectRef<QuoteShape>('SmsQuote').implement({
+  description: 'What sendSms would do, without doing it.',
+  fields: (t) => ({
+    encoding: t.field({ type: SmsEncodingEnum, resolve: (q) => q.encoding }),
+    segments: t.exposeInt('segments'),
+    unicodeCharacters: t.exposeStringList('unicodeCharacters', { description: 'The characters that force UCS2.' }),
+    acceptedRecipients: t.stringList({ resolve: (q) => q.deliveries.map((d) => d.recipient) }),
+    rejectedRecipients: t.field({ type: [RejectedRecipientRef], resolve: (q) => q.rejected }),
+    cost: t.string({ resolve: (q) => formatMoney(q.cost) }),
+    currency: t.exposeString('currency'),
+    balanceAfter: t.string({ resolve: (q) => formatMoney(q.cost.negated().plus(q.balance)) }),
+  }),
+});
+
+builder.mutationField('sendSms', (t) =>
+  t.field({
+    type: SendSmsPayload,
+    authScopes: { send: true },
+    args: { input: t.arg({ type: SendSmsInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const { services, caller } = ctx;
+      const plan = planSend(input, caller, services.config, services.providers);
+      const accepted = await acceptSend(
+        { db: services.db, bus: services.bus, onAccepted: () => services.dispatcher.wake() },
+        caller,
+        plan,
+      );
+      return { messageId: accepted.messageId, rejectedRecipients: accepted.rejectedRecipients };
+    },
+  }),
+);
+
+builder.queryField('smsQuote', (t) =>
+  t.field({
+    type: SmsQuote,
+    authScopes: { $any: { send: true, read: true } },
+    args: { input: t.arg({ type: SendSmsInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const plan = planSend(input, ctx.caller, ctx.services.config, ctx.services.providers);
+      const account = await ctx.services.db.account.findUniqueOrThrow({
+        where: { id: ctx.caller.accountId },
+        select: { balance: true },
+      });
+      return { ...plan, balance: account.balance.toString() };
+    },
+  }),
+);
+
+builder.queryField('message', (t) =>
+  t.prismaField({
+    type: 'Message',
+    nullable: true,
+    authScopes: { read: true },
+    description: "Another account's message reads as not found.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const id = rowIdOf(args.id, 'Message');
+      const message = id
+        ? await ctx.services.db.message.findFirst({ ...query, where: { id, accountId: ctx.caller.accountId } })
+        : null;
+      if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+      return message;
+    },
+  }),
+);

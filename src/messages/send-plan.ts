@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import type { Caller } from '../accounts/auth.ts';
+import type { Config } from '../config.ts';
+import { GatewayError } from '../graphql/errors.ts';
+import type { ProviderRegistry } from '../providers/registry.ts';
+import { analyseText, MAX_SEGMENTS, type SmsEncoding } from './encoding.ts';
+import { Decimal } from './money.ts';
+import { segmentPrice } from './pricing.ts';
+import { normaliseRecipients, type RejectedRecipient } from './recipients.ts';
+import { renderTemplate } from './template.ts';
+
+export type SendSmsInput = {
+  message: string;
+  recipients?: readonly string[] | null;
+  personalized?: ReadonlyArray<{ to: string; variables: Record<string, unknown> }> | null;
+  senderId?: string | null;
+  scheduleTime?: Date | null;
+  reference?: string | null;
+  provider?: string | null;
+};
+
+export type PlannedDelivery = {
+  recipient: string;
+  country: string;
+  /** Set when the text differs per recipient (personalised). */
+  body: string | null;
+  segments: number;
+  price: Decimal;
+  route: string[];
+};
+
+export type SendPlan = {
+  text: string;
+  senderId: string;
+  encoding: SmsEncoding;
+  segments: number;
+  unicodeCharacters: string[];
+  deliveries: PlannedDelivery[];
+  rejected: RejectedRecipient[];
+  cost: Decimal;
+  currency: string;
+  scheduledAt: Date | null;
+  reference: string | null;
+  requestedProvider: string | null;
+  requestHash: string;
+};
+
+/**
+ * Everything sendSms decides before touching the database: who receives what, in which
+ * encoding, through which providers, at what price. smsQuote shows this without sending.
+ */
+export function planSend(
+  input: SendSmsInput,
+  caller: Caller,
+  config: Pick<Config, 'defaultCountry' | 'defaultSenderId' | 'priceTable' | 'routes'>,
+  providers: ProviderRegistry,
+): SendPlan {
+  const senderId = input.senderId ?? config.defaultSenderId;
+  const requestedProvider = input.provider ?? null;
+  if (requestedProvider !== null && !providers.isEnabled(requestedProvider)) {
+    throw new GatewayError('PROVIDER_NOT_FOUND', `No enabled provider is called "${requestedProvider}".`, {
+      enabledProviders: providers.enabledNames(),
+    });
+  }
+
+  if (!input.personalized?.length) assertFits(input.message);
+
+  const targets = [
+    ...(input.recipients ?? []).map((to) => ({ to, variables: null as Record<string, unknown> | null })),
+    ...(input.personalized ?? []).map((p) => ({ to: p.to, variables: p.variables })),
+  ];
+  const { accepted, rejected } = normaliseRecipients(targets, config.defaultCountry);
+
+  const deliveries: PlannedDelivery[] = [];
+  const unicode = new Set<string>();
+  let encoding: SmsEncoding = 'GSM7';
+  let segments = 0;
+  let cost = new Decimal(0);
+  for (const target of accepted) {
+    let body: string | null = null;
+    if (target.variables) {
+      const rendered = renderTemplate(input.message, target.variables);
+      if (!rendered.ok) {
+        rejected.push({ input: target.input, code: 'MISSING_VARIABLE', reason: `no value for {{${rendered.missing}}}` });
+        continue;
+      }
+      body = rendered.text === input.message ? null : rendered.text;
+    }
+    const analysis = assertFits(body ?? input.message, body ? target.e164 : undefined);
+    const route = routeFor(target.country, caller, requestedProvider, config.routes, providers);
+    if (route.length === 0) {
+      rejected.push({ input: target.input, code: 'NO_ROUTE', reason: `no enabled provider delivers to ${target.country}` });
+      continue;
+    }
+    for (const ch of analysis.unicodeCharacters) unicode.add(ch);
+    if (analysis.encoding === 'UCS2') encoding = 'UCS2';
+    segments = Math.max(segments, analysis.segments);
+    const price = caller.isTest
+      ? new Decimal(0)
+      : segmentPrice(config.priceTable, caller.currency, target.country).times(analysis.segments);
+    cost = cost.plus(price);
+    deliveries.push({ recipient: target.e164, country: target.country, body, segments: analysis.segments, price, route });
+  }
+
+  if (deliveries.length === 0) {
+    throw new GatewayError('NO_VALID_RECIPIENTS', 'None of the recipients can be sent to.', { rejectedRecipients: rejected });
+  }
+  if (segments === 0) segments = analyseText(input.message).segments;
+
+  return {
+    text: input.message,
+    senderId,
+    encoding,
+    segments,
+    unicodeCharacters: [...unicode],
+    deliveries,
+    rejected,
+    cost,
+    currency: caller.currency,
+    scheduledAt: input.scheduleTime ?? null,
+    reference: input.reference ?? null,
+    requestedProvider,
+    requestHash: hashRequest(input, senderId),
+  };
+}
+
+function assertFits(text: string, recipient?: string) {
+  const analysis = analyseText(text);
+  if (analysis.segments > MAX_SEGMENTS) {
+    throw new GatewayError(
+      'MESSAGE_TOO_LONG',
+      `The message needs ${analysis.segments} ${analysis.encoding} segments${recipient ? ` for ${recipient}` : ''}; at most ${MAX_SEGMENTS} are allowed.`,
+      { segments: analysis.segments, maxSegments: MAX_SEGMENTS, encoding: analysis.encoding },
+    );
+  }
+  return analysis;
+}
+
+function routeFor(
+  country: string,
+  caller: Caller,
+  requested: string | null,
+  routes: Record<string, string[]>,
+  providers: ProviderRegistry,
+): string[] {
+  if (caller.isTest) return ['sandbox'];
+  if (requested) return [requested];
+  const configured = routes[country] ?? routes.default ?? [];
+  return configured.filter((name) => providers.isEnabled(name));
+}
+
+/** Identifies "the same request" for idempotent retries with a reference. */
+function hashRequest(input: SendSmsInput, senderId: string): string {
+  const canonical = JSON.stringify([
+    input.message,
+    input.recipients ?? [],
+    (input.personalized ?? []).map((p) => [p.to, sortKeys(p.variables)]),
+    senderId,
+    input.scheduleTime?.toISOString() ?? null,
+    input.provider ?? null,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function sortKeys(value: Record<string, unknown>): Array<[string, unknown]> {
+  return Object.keys(value)
+    .sort()
+    .map((key) => [key, value[key]]);
+}

@@ -1,0 +1,43 @@
+import type { Config } from './config.ts';
+import { createDb, type Db } from './db/client.ts';
+import { createInProcessBus, createRedisBus, type EventBus } from './deliveries/event-bus.ts';
+import { LiveFeeds } from './deliveries/live-feed.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { DEFAULT_RETRY_POLICY } from './dispatch/retry-policy.ts';
+import type { Logger } from './logger.ts';
+import { createProviders } from './providers/index.ts';
+import type { ProviderRegistry } from './providers/registry.ts';
+
+/** The long-lived parts of one gateway process, shared by HTTP, WebSocket, dispatch and CLI. */
+export type Services = {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  bus: EventBus;
+  feeds: LiveFeeds;
+  providers: ProviderRegistry;
+  dispatcher: Dispatcher;
+};
+
+export function createServices(config: Config, logger: Logger): Services {
+  const db = createDb(config.databaseUrl, config.dbPoolSize);
+  const bus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createInProcessBus();
+  const providers = createProviders(config, logger);
+  const dispatcher = new Dispatcher(
+    { db, bus, providers, logger },
+    {
+      batchSize: config.dispatch.batchSize,
+      leaseMs: config.dispatch.leaseMs,
+      pollIntervalMs: config.dispatch.pollIntervalMs,
+      retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
+    },
+  );
+  return { config, logger, db, bus, feeds: new LiveFeeds(db, bus, logger), providers, dispatcher };
+}
+
+export async function closeServices(services: Services): Promise<void> {
+  await services.dispatcher.stop();
+  services.feeds.close();
+  await services.bus.close();
+  await services.db.$disconnect();
+}

@@ -1,0 +1,133 @@
+import { graphql } from '../generated/gql.ts';
+
+export const SendSms = graphql(`
+  mutation SendSms($input: SendSmsInput!) {
+    sendSms(input: $input) {
+      message {
+        id
+        status
+        encoding
+        segments
+        recipientCount
+        cost
+        currency
+        reference
+        scheduledAt
+        deliveries {
+          id
+          recipient
+          status
+        }
+      }
+      rejectedRecipients {
+        input
+        code
+        reason
+      }
+    }
+  }
+`);
+
+export const SmsQuote = graphql(`
+  query SmsQuote($input: SendSmsInput!) {
+    smsQuote(input: $input) {
+      encoding
+      segments
+      unicodeCharacters
+      acceptedRecipients
+      rejectedRecipients {
+        input
+        code
+      }
+      cost
+      currency
+      balanceAfter
+    }
+  }
+`);
+
+export const MessageById = graphql(`
+  query MessageById($id: ID!) {
+    message(id: $id) {
+      id
+      status
+      text
+      cost
+      deliveries {
+        id
+        recipient
+        status
+        provider
+        providerMessageId
+        errorCode
+        errorMessage
+        sentAt
+        deliveredAt
+        attempts {
+          provider
+          outcome
+          errorCode
+        }
+      }
+    }
+  }
+`);
+
+export const Balance = graphql(`
+  query Balance {
+    balance {
+      accountId
+      amount
+      currency
+      updatedAt
+    }
+  }
+`);
+
+export const DeliveryReports = graphql(`
+  query DeliveryReports($filter: DeliveryReportFilter, $first: Int, $after: String) {
+    deliveryReports(filter: $filter, first: $first, after: $after) {
+      totalCount
+      edges {
+        cursor
+        node {
+          id
+          recipient
+          status
+          errorCode
+          createdAt
+          message {
+            id
+            senderId
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const DeliveryUpdated = graphql(`
+  subscription DeliveryUpdated($messageId: ID, $after: String) {
+    deliveryUpdated(messageId: $messageId, after: $after) {
+      cursor
+      messageId
+      messageStatus
+      occurredAt
+      delivery {
+        id
+        recipient
+        status
+        provider
+        errorCode
+        message {
+          id
+          status
+        }
+      }
+    }
+  }
+`);

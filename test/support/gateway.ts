@@ -1,0 +1,61 @@
+import { once } from 'node:events';
+import { createAccount } from '../../src/accounts/accounts.ts';
+import { buildApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createTestDatabase } from './database.ts';
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export type TestGateway = {
+  app: App;
+  url: string;
+  graphqlUrl: string;
+  wsUrl: string;
+  databaseUrl: string;
+  stop(): Promise<void>;
+  /** Resolves once `count` subscribers of the account receive live updates in this gateway. */
+  subscribersLive(accountId: string, count?: number): Promise<void>;
+  account(options?: { credit?: string; test?: boolean; currency?: string }): Promise<{ accountId: string; apiKey: string; apiKeyId: string }>;
+};
+
+/** A gateway in this process on a free port, with its own database and the machine's Redis. */
+export async function startGateway(env: Record<string, string> = {}, databaseUrl?: string): Promise<TestGateway> {
+  const dbUrl = databaseUrl ?? (await createTestDatabase());
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: dbUrl,
+    REDIS_URL,
+    SANDBOX_DELIVERY_DELAY_MS: '50',
+    DISPATCH_POLL_INTERVAL_MS: '50',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  } as NodeJS.ProcessEnv);
+  const app = buildApp(config, createLogger(config.logLevel));
+  const url = await app.start();
+  const liveCount = new Map<string, number>();
+  app.services.feeds.on('live', (id) => liveCount.set(id, (liveCount.get(id) ?? 0) + 1));
+  app.services.feeds.on('ended', (id) => liveCount.set(id, (liveCount.get(id) ?? 0) - 1));
+  return {
+    app,
+    url,
+    graphqlUrl: `${url}/graphql`,
+    wsUrl: `${url.replace(/^http/, 'ws')}/graphql`,
+    databaseUrl: dbUrl,
+    stop: () => app.stop(),
+    async subscribersLive(accountId, count = 1) {
+      while ((liveCount.get(accountId) ?? 0) < count) {
+        const [id] = (await once(app.services.feeds, 'live')) as [string];
+        void id;
+      }
+    },
+    account: (options = {}) =>
+      createAccount(app.services.db, {
+        name: 'test account',
+        currency: options.currency ?? 'USD',
+        credit: options.credit ?? '100',
+        test: options.test,
+      }),
+  };
+}
