@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import { registerCallbackRoutes } from './callbacks/route.ts';
 import { resolveCallbackSecret } from './callbacks/secret.ts';
 import type { Config } from './config.ts';
 import { attachWebSocket } from './graphql/websocket.ts';
@@ -26,6 +27,7 @@ export function buildApp(config: Config, logger: Logger): App {
   });
   registerHealthRoutes(app, services);
   registerMetricsRoute(app, createMetrics(services));
+  registerCallbackRoutes(app, services);
 
   app.route({
     url: yoga.graphqlEndpoint,
@@ -47,13 +49,15 @@ export function buildApp(config: Config, logger: Logger): App {
   return {
     services,
     async start() {
-      await resolveCallbackSecret(services.db, config.callbackSecret);
-      if (config.dispatch.enabled) services.dispatcher.start();
-      const address = await app.listen({ port: config.port, host: config.host });
+      services.callbacks.secret = await resolveCallbackSecret(services.db, config.callbackSecret);
+      await app.listen({ port: config.port, host: config.host });
       started = true;
       const port = (app.server.address() as { port: number }).port;
-      logger.info({ port, pubsub: services.bus.kind }, 'gateway listening');
-      return address.replace('0.0.0.0', '127.0.0.1').replace(/:\d+$/, `:${port}`);
+      const url = `http://127.0.0.1:${port}`;
+      services.callbacks.baseUrl = config.publicUrl ?? url;
+      if (config.dispatch.enabled) services.dispatcher.start();
+      logger.info({ port, pubsub: services.bus.kind, callbacks: `${services.callbacks.baseUrl}/callbacks/<provider>` }, 'gateway listening');
+      return url;
     },
     async stop() {
       await services.dispatcher.stop();

@@ -59,6 +59,8 @@ const envSchema = z.object({
   DISPATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
   DISPATCHER: z.enum(['on', 'off']).default('on'),
   DB_POOL_SIZE: z.coerce.number().int().min(2).default(10),
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).default(10_000),
+  REPORT_POLL_AFTER_MS: z.coerce.number().int().min(10).optional(),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
 });
@@ -80,6 +82,9 @@ export type Config = {
   sandboxDeliveryDelayMs: number;
   dispatch: { pollIntervalMs: number; batchSize: number; leaseMs: number; enabled: boolean };
   dbPoolSize: number;
+  providerTimeoutMs: number;
+  /** First status poll after submission for providers without callbacks, instead of their own default. */
+  reportPollAfterMs: number | undefined;
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
   env: NodeJS.ProcessEnv;
 };
@@ -113,6 +118,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       enabled: e.DISPATCHER === 'on',
     },
     dbPoolSize: e.DB_POOL_SIZE,
+    providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    reportPollAfterMs: e.REPORT_POLL_AFTER_MS,
     retry: {
       ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),
       ...(e.DISPATCH_MAX_SUBMIT_ATTEMPTS ? { maxSubmitAttempts: e.DISPATCH_MAX_SUBMIT_ATTEMPTS } : {}),

@@ -5,6 +5,7 @@ import { LiveFeeds } from './deliveries/live-feed.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { DEFAULT_RETRY_POLICY } from './dispatch/retry-policy.ts';
 import type { Logger } from './logger.ts';
+import { ProviderHealth } from './providers/health.ts';
 import { createProviders } from './providers/index.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 
@@ -17,22 +18,30 @@ export type Services = {
   feeds: LiveFeeds;
   providers: ProviderRegistry;
   dispatcher: Dispatcher;
+  /** Where providers report delivery; both are known once the server listens. */
+  callbacks: { secret: string | undefined; baseUrl: string | undefined };
 };
 
 export function createServices(config: Config, logger: Logger): Services {
   const db = createDb(config.databaseUrl, config.dbPoolSize);
   const bus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createInProcessBus();
   const providers = createProviders(config, logger);
+  const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
   const dispatcher = new Dispatcher(
-    { db, bus, providers, logger },
+    { db, bus, providers, logger, health: new ProviderHealth(db) },
     {
       batchSize: config.dispatch.batchSize,
       leaseMs: config.dispatch.leaseMs,
       pollIntervalMs: config.dispatch.pollIntervalMs,
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
+      reportPollAfterMs: config.reportPollAfterMs,
+      callbackUrlFor: (provider) =>
+        callbacks.baseUrl && callbacks.secret
+          ? `${callbacks.baseUrl}/callbacks/${provider}?token=${encodeURIComponent(callbacks.secret)}`
+          : undefined,
     },
   );
-  return { config, logger, db, bus, feeds: new LiveFeeds(db, bus, logger), providers, dispatcher };
+  return { config, logger, db, bus, feeds: new LiveFeeds(db, bus, logger), providers, dispatcher, callbacks };
 }
 
 export async function closeServices(services: Services): Promise<void> {

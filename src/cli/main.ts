@@ -7,6 +7,7 @@ import { loadConfig } from '../config.ts';
 import { createDb, type Db } from '../db/client.ts';
 import { prepareDatabase } from '../db/bootstrap.ts';
 import { pino } from 'pino';
+import { providerStatus } from '../providers/status-report.ts';
 
 class UsageError extends Error {}
 
@@ -86,6 +87,16 @@ export function buildCli(): Command {
     .description('revoke an API key at once')
     .requiredOption('--key <apiKeyId>', 'the apiKeyId (not the key itself)')
     .action(async (options: { key: string }) => print(await withDb((db) => revokeApiKey(db, options.key))));
+
+  program
+    .command('providers')
+    .description('upstream providers')
+    .command('status')
+    .description("each provider: enabled, balance from its API, last error seen")
+    .action(async () => {
+      const config = loadConfig();
+      print(await withDb((db) => providerStatus(config, db, pino({ level: 'silent' }))));
+    });
 
   return program;
 }

@@ -24,7 +24,7 @@ export type DeliveryUpdate = {
 
 /** Raw SQL reads money as text (never through a float); `revive*` turns it back into Decimals. */
 export const DELIVERY_COLUMNS = Prisma.raw(`
-  d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, d.country, d.body,
+  d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, d.country, d.body, d.variables,
   d.segments, d.price::text AS price, d.status::text AS status, d.route, d.route_index AS "routeIndex", d.provider,
   d.provider_message_id AS "providerMessageId", d.error_code AS "errorCode",
   d.error_message AS "errorMessage", d.sent_at AS "sentAt", d.delivered_at AS "deliveredAt",

@@ -2,10 +2,12 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client.ts';
 import type { DeliveryStatus, TransactionClient } from '../db/sql.ts';
+import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { EventBus } from '../deliveries/event-bus.ts';
 import { recordTransitions, type AppliedTransition, type Transition } from '../deliveries/transitions.ts';
 import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
+import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
 import { applyJobChanges, claimJobs, emptyChanges, type ClaimedJob, type JobChanges } from './jobs.ts';
@@ -19,6 +21,8 @@ type WorkItem = {
   accountId: string;
   recipient: string;
   text: string;
+  template: string;
+  variables: Record<string, string> | null;
   senderId: string;
   status: DeliveryStatus;
   route: string[];
@@ -35,6 +39,8 @@ export type DispatcherOptions = {
   pollIntervalMs: number;
   retry: RetryPolicy;
   callbackUrlFor?: (provider: string) => string | undefined;
+  /** Overrides the first poll delay of providers without callbacks. */
+  reportPollAfterMs?: number;
 };
 
 /**
@@ -49,7 +55,7 @@ export class Dispatcher {
   private pendingWake = false;
 
   constructor(
-    private readonly deps: { db: Db; bus: EventBus; providers: ProviderRegistry; logger: Logger },
+    private readonly deps: { db: Db; bus: EventBus; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth },
     private readonly options: DispatcherOptions,
   ) {}
 
@@ -126,7 +132,7 @@ export class Dispatcher {
   private async load(jobs: ClaimedJob[]): Promise<WorkItem[]> {
     const rows = await this.deps.db.$queryRaw<Array<Omit<WorkItem, 'job'>>>`
       SELECT d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient,
-        COALESCE(d.body, m.text) AS text, m.sender_id AS "senderId", d.status::text AS status, d.route,
+        COALESCE(d.body, m.text) AS text, m.text AS template, d.variables, m.sender_id AS "senderId", d.status::text AS status, d.route,
         d.route_index AS "routeIndex", d.provider_message_id AS "providerMessageId", d.sent_at AS "sentAt"
       FROM deliveries d JOIN messages m ON m.id = d.message_id
       WHERE d.id = ANY(${jobs.map((job) => job.deliveryId)}::uuid[])`;
@@ -155,6 +161,7 @@ export class Dispatcher {
         messageId: item.messageId,
         recipient: item.recipient,
         text: item.text,
+        ...(item.variables ? { template: { text: item.template, variables: item.variables } } : {}),
       }));
       let outcomes: SubmitOutcome[];
       try {
@@ -168,7 +175,16 @@ export class Dispatcher {
         outcomes = chunk.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
       }
       await this.settle(provider, chunk, outcomes);
+      this.noteHealth(provider.name, outcomes);
     }
+  }
+
+  /** A provider is unwell when a whole submission failed for a reason of its own, not of one recipient. */
+  private noteHealth(provider: string, outcomes: SubmitOutcome[]): void {
+    const failure = outcomes.find((o) => o.outcome === 'failed' && (!o.permanent || /AUTH|KEY|CREDENTIAL|TOKEN/i.test(o.errorCode)));
+    const allFailed = outcomes.every((o) => o.outcome === 'failed');
+    const error = failure && allFailed && failure.outcome === 'failed' ? `${failure.errorCode}: ${failure.errorMessage}` : null;
+    this.deps.health?.record(provider, error).catch((err: unknown) => this.deps.logger.warn({ err }, 'could not record provider health'));
   }
 
   private async settle(provider: SmsProvider, items: WorkItem[], outcomes: SubmitOutcome[]): Promise<void> {
@@ -195,11 +211,17 @@ export class Dispatcher {
       });
       attempts.push({ deliveryId: item.id, provider: provider.name, outcome: 'SUBMITTED', errorCode: null, errorMessage: null });
       changes.finished.push(item.job.id);
-      if (provider.capabilities.reports === 'poll') {
-        changes.created.push({ deliveryId: item.id, kind: 'POLL', runAt: new Date(now + provider.capabilities.firstPollAfterMs) });
-      }
+      // Polling providers are asked for their report; for those that call back it is the safety
+      // net, in case the callback never comes (a poll finding the delivery final just ends).
+      changes.created.push({ deliveryId: item.id, kind: 'POLL', runAt: new Date(now + this.firstPollAfter(provider)) });
     }
     await this.commit(transitions, changes, attempts);
+    if (accepted.length > 0) {
+      await applyEarlyReports(this.deps, provider.name, {
+        providerMessageIds: [...new Set(transitions.map((t) => t.providerMessageId!))],
+        deliveryIds: accepted.map((item) => item.id),
+      });
+    }
     if (failed.length > 0) await this.settleFailures(items.filter((i) => byId.get(i.id)?.outcome !== 'accepted'), provider.name, failed);
   }
 
@@ -257,6 +279,11 @@ export class Dispatcher {
     if (failover.length > 0) this.wake();
   }
 
+  private firstPollAfter(provider: SmsProvider): number {
+    const { reports, firstPollAfterMs } = provider.capabilities;
+    return reports === 'poll' && this.options.reportPollAfterMs !== undefined ? this.options.reportPollAfterMs : firstPollAfterMs;
+  }
+
   private async poll(items: WorkItem[]): Promise<void> {
     const providerName = items[0]!.route[items[0]!.routeIndex] ?? '';
     const provider = this.deps.providers.get(providerName);
@@ -271,6 +298,7 @@ export class Dispatcher {
         reports = await provider.fetchStatus(queries);
       } catch (error) {
         this.deps.logger.warn({ err: error, provider: providerName, count: queries.length }, 'status poll failed');
+        void this.deps.health?.record(providerName, `status poll: ${(error as Error).message}`).catch(() => undefined);
       }
     }
     const finalIds = new Set(reports.filter((r) => isFinal(r.status)).map((r) => r.deliveryId));
@@ -288,7 +316,7 @@ export class Dispatcher {
           errorMessage: 'No delivery report arrived in time.',
         });
       } else {
-        const wait = pollDelayMs(this.options.retry, provider?.capabilities.firstPollAfterMs ?? 1000, item.job.attempt);
+        const wait = pollDelayMs(this.options.retry, provider ? this.firstPollAfter(provider) : 1000, item.job.attempt);
         changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: new Date(now + wait) });
       }
     }

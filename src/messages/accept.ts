@@ -36,6 +36,7 @@ export async function acceptSend(
     recipient: planned.recipient,
     country: planned.country,
     body: planned.body,
+    variables: planned.variables,
     segments: planned.segments,
     price: planned.price,
     status,
@@ -146,15 +147,16 @@ async function insertDeliveries(tx: TransactionClient, rows: Delivery[]) {
   const first = rows[0]!;
   // Routes are ragged text[][]; they travel as JSON and become text[] per row.
   await tx.$executeRaw`
-    INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, segments, price, status, route,
+    INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status, route,
       created_at, updated_at)
-    SELECT id, ${first.messageId}::uuid, ${first.accountId}::uuid, recipient, country, body, segments, price,
+    SELECT id, ${first.messageId}::uuid, ${first.accountId}::uuid, recipient, country, body, variables, segments, price,
       ${first.status}::"DeliveryStatus", ARRAY(SELECT jsonb_array_elements_text(route)),
       ${first.createdAt}::timestamptz, ${first.createdAt}::timestamptz
     FROM unnest(${rows.map((d) => d.id)}::uuid[], ${rows.map((d) => d.recipient)}::text[], ${rows.map((d) => d.country)}::text[],
-      ${rows.map((d) => d.body)}::text[], ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
+      ${rows.map((d) => d.body)}::text[], ${rows.map((d) => (d.variables ? JSON.stringify(d.variables) : null))}::jsonb[],
+      ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
       ${rows.map((d) => JSON.stringify(d.route))}::jsonb[]
-    ) AS t(id, recipient, country, body, segments, price, route)`;
+    ) AS t(id, recipient, country, body, variables, segments, price, route)`;
 }
 
 function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: DeliveryStatus, now: Date): MessageSnapshot {

@@ -24,6 +24,8 @@ export type PlannedDelivery = {
   country: string;
   /** Set when the text differs per recipient (personalised). */
   body: string | null;
+  /** The recipient's placeholder values, for providers that personalise natively. */
+  variables: Record<string, string> | null;
   segments: number;
   price: Decimal;
   route: string[];
@@ -78,7 +80,9 @@ export function planSend(
   let cost = new Decimal(0);
   for (const target of accepted) {
     let body: string | null = null;
+    let variables: Record<string, string> | null = null;
     if (target.variables) {
+      variables = Object.fromEntries(Object.entries(target.variables).map(([k, v]) => [k, String(v)]));
       const rendered = renderTemplate(input.message, target.variables);
       if (!rendered.ok) {
         rejected.push({ input: target.input, code: 'MISSING_VARIABLE', reason: `no value for {{${rendered.missing}}}` });
@@ -99,7 +103,7 @@ export function planSend(
       ? new Decimal(0)
       : segmentPrice(config.priceTable, caller.currency, target.country).times(analysis.segments);
     cost = cost.plus(price);
-    deliveries.push({ recipient: target.e164, country: target.country, body, segments: analysis.segments, price, route });
+    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route });
   }
 
   if (deliveries.length === 0) {

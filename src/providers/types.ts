@@ -7,14 +7,15 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 export type ProviderCapabilities = {
   /** Most recipients one submission may carry (1: one request per recipient). */
   maxBatchSize: number;
-  /** How delivery reports arrive. */
+  /** How delivery reports arrive; providers that call back may still be polled as a safety net. */
   reports: 'callback' | 'poll';
   /** First status poll this long after submission (for `reports: 'poll'`). */
   firstPollAfterMs: number;
   /** Submissions per second the provider accepts from us. */
   maxRequestsPerSecond: number;
-  /** Personalised texts: sent natively in one request, or rendered by us per recipient. */
+  /** Different texts per recipient in one request ('native'), or one request per distinct text ('rendered'). */
   personalisation: 'native' | 'rendered';
+  /** Whether the provider can hold a message until a given time itself. */
   scheduling: boolean;
 };
 
@@ -22,8 +23,12 @@ export type ProviderCapabilities = {
 export type OutboundSms = {
   deliveryId: string;
   messageId: string;
+  /** E.164 */
   recipient: string;
+  /** The text for this recipient (already personalised). */
   text: string;
+  /** For providers with native personalisation: the template and this recipient's values. */
+  template?: { text: string; variables: Record<string, string> };
 };
 
 export type SubmitBatch = {
@@ -33,19 +38,22 @@ export type SubmitBatch = {
   callbackUrl?: string;
 };
 
+export type SubmitFailure = {
+  deliveryId: string;
+  outcome: 'failed';
+  /** Permanent: retrying (here or elsewhere) cannot help. Otherwise worth a retry. */
+  permanent: boolean;
+  status: Extract<DeliveryStatus, 'FAILED' | 'REJECTED'>;
+  errorCode: string;
+  errorMessage: string;
+  /** The provider's own hint of when to try again. */
+  retryAfterMs?: number;
+  raw?: unknown;
+};
+
 export type SubmitOutcome =
   | { deliveryId: string; outcome: 'accepted'; providerMessageId: string; raw?: unknown }
-  | {
-      deliveryId: string;
-      outcome: 'failed';
-      /** Permanent: retrying (here or elsewhere) cannot help. Otherwise worth a retry. */
-      permanent: boolean;
-      status: Extract<DeliveryStatus, 'FAILED' | 'REJECTED'>;
-      errorCode: string;
-      errorMessage: string;
-      retryAfterMs?: number;
-      raw?: unknown;
-    };
+  | SubmitFailure;
 
 export type StatusQuery = { deliveryId: string; providerMessageId: string; recipient: string; sentAt: Date };
 
@@ -54,18 +62,60 @@ export type StatusReport = {
   status: DeliveryStatus;
   errorCode?: string | null;
   errorMessage?: string | null;
+  /** When it happened at the provider, if it says. */
   at?: Date;
   raw?: unknown;
 };
 
 export type ProviderBalance = { amount: string; currency: string };
 
-/** One upstream SMS provider, as the dispatcher and the callback routes see it. */
+/** An HTTP request a provider made to `/callbacks/<provider>`. */
+export type CallbackRequest = {
+  /** Parsed JSON or form fields. */
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  query: Record<string, string | undefined>;
+};
+
+/** One status change read from a callback, and how to find its delivery. */
+export type CallbackReport = {
+  /** Our delivery id when the provider echoes it; otherwise the provider's id, with the recipient when one id covers several. */
+  match: { deliveryId?: string; providerMessageId?: string; recipient?: string };
+  status: DeliveryStatus;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  at?: Date;
+  raw?: unknown;
+};
+
+/** A callback body that does not have the provider's documented shape. */
+export class MalformedCallbackError extends Error {}
+
+/** One upstream SMS provider, as the dispatcher and the callback route see it. */
 export interface SmsProvider {
   readonly name: ProviderName;
   readonly capabilities: ProviderCapabilities;
+  /** Submits a batch; never throws for a provider's answer (failures are outcomes), only for bugs. */
   send(batch: SubmitBatch): Promise<SubmitOutcome[]>;
-  /** Current status of submitted deliveries; a delivery left out has nothing new. */
+  /** Current status of submitted deliveries; a delivery left out has nothing new. Throws when the provider cannot be asked. */
   fetchStatus(queries: StatusQuery[]): Promise<StatusReport[]>;
   fetchBalance(): Promise<ProviderBalance>;
+  /** Reads a delivery-report callback; throws MalformedCallbackError for a body of the wrong shape. */
+  parseCallback?(request: CallbackRequest): CallbackReport[];
 }
+
+/** How a provider's code maps to ours: one row of a provider's mapping table. */
+export type StatusMapping = {
+  status: DeliveryStatus;
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** For failures: whether a retry (or another provider) could succeed. */
+  permanent: boolean;
+};
+
+/** What an adapter is given besides its own configuration. */
+export type ProviderDeps = {
+  logger: import('../logger.ts').Logger;
+  /** Longest wait for one HTTP answer. */
+  timeoutMs: number;
+};

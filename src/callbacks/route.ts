@@ -1,0 +1,54 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { PROVIDER_NAMES, MalformedCallbackError } from '../providers/types.ts';
+import type { Services } from '../services.ts';
+import { ingestReports } from './ingest.ts';
+
+const MAX_CALLBACK_BYTES = 64 * 1024;
+
+function sameSecret(given: string, expected: string): boolean {
+  // Digests have one length, so the comparison takes the same time whatever was sent.
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** `POST /callbacks/<provider>?token=<CALLBACK_SECRET>`: delivery reports in each provider's own format. */
+export function registerCallbackRoutes(app: FastifyInstance, services: Services) {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: MAX_CALLBACK_BYTES }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
+  app.post<{ Params: { provider: string }; Querystring: { token?: string } }>(
+    '/callbacks/:provider',
+    { bodyLimit: MAX_CALLBACK_BYTES },
+    async (request, reply) => {
+      const name = request.params.provider;
+      const provider = services.providers.get(name);
+      if (!(PROVIDER_NAMES as readonly string[]).includes(name) || !provider?.parseCallback) {
+        return reply.code(404).send({ error: `no provider "${name}" takes callbacks here` });
+      }
+      const secret = services.callbacks.secret;
+      if (!secret || typeof request.query.token !== 'string' || !sameSecret(request.query.token, secret)) {
+        request.log.warn({ provider: name }, 'callback refused: wrong or missing token');
+        return reply.code(401).send({ error: 'wrong or missing token' });
+      }
+      let reports;
+      try {
+        reports = provider.parseCallback({ body: request.body, headers: request.headers, query: request.query });
+      } catch (error) {
+        if (!(error instanceof MalformedCallbackError)) throw error;
+        request.log.warn({ provider: name, reason: error.message, body: truncate(request.body) }, 'malformed callback');
+        return reply.code(400).send({ error: error.message });
+      }
+      const result = await ingestReports(services, name, reports);
+      if (result.unmatched > 0) request.log.warn({ provider: name, ...result }, 'callback reports matched no delivery');
+      return reply.code(200).send(result);
+    },
+  );
+}
+
+function truncate(body: unknown): string {
+  const text = typeof body === 'string' ? body : JSON.stringify(body) ?? '';
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+}

@@ -1,0 +1,98 @@
+/**
+ * The HTTP calls adapters make: JSON in and out, a hard timeout, and every way a call can go
+ * wrong turned into a value the adapter maps, instead of an exception.
+ */
+export type HttpResult =
+  | { ok: true; status: number; headers: Headers; text: string; json: unknown }
+  | { ok: false; kind: 'timeout' | 'network'; message: string };
+
+export type HttpRequest = {
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+  timeoutMs: number;
+};
+
+export async function httpJson(request: HttpRequest): Promise<HttpResult> {
+  try {
+    const response = await fetch(request.url, {
+      method: request.method,
+      headers: {
+        accept: 'application/json',
+        ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...request.headers,
+      },
+      body: request.body !== undefined ? JSON.stringify(request.body) : undefined,
+      signal: AbortSignal.timeout(request.timeoutMs),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { ok: true, status: response.status, headers: response.headers, text, json };
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return { ok: false, kind: 'timeout', message: `no answer within ${request.timeoutMs} ms` };
+    }
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return { ok: false, kind: 'network', message: cause?.code ?? cause?.message ?? (error as Error).message };
+  }
+}
+
+/** Seconds or an HTTP date in Retry-After, as milliseconds. */
+export function retryAfterMs(headers: Headers): number | undefined {
+  const value = headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+export class ProviderUnavailableError extends Error {}
+
+/** Outcomes for every item of a batch that failed as a whole (timeout, 5xx, 429, garbage). */
+export function failAll<T extends { deliveryId: string }>(
+  items: T[],
+  failure: { permanent: boolean; errorCode: string; errorMessage: string; retryAfterMs?: number; raw?: unknown; status?: 'FAILED' | 'REJECTED' },
+) {
+  return items.map((item) => ({
+    deliveryId: item.deliveryId,
+    outcome: 'failed' as const,
+    status: failure.status ?? ('FAILED' as const),
+    permanent: failure.permanent,
+    errorCode: failure.errorCode,
+    errorMessage: failure.errorMessage,
+    ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+    ...(failure.raw !== undefined ? { raw: failure.raw } : {}),
+  }));
+}
+
+/** The transport-level failures every adapter treats the same way. */
+export function transportFailure(result: Exclude<HttpResult, { ok: true }>) {
+  return {
+    permanent: false,
+    errorCode: result.kind === 'timeout' ? 'PROVIDER_TIMEOUT' : 'PROVIDER_UNREACHABLE',
+    errorMessage: result.message,
+  };
+}
+
+export function httpFailure(result: Extract<HttpResult, { ok: true }>) {
+  if (result.status === 429) {
+    return {
+      permanent: false,
+      errorCode: 'PROVIDER_RATE_LIMITED',
+      errorMessage: 'the provider asked us to slow down (429)',
+      retryAfterMs: retryAfterMs(result.headers),
+    };
+  }
+  if (result.status >= 500) {
+    return { permanent: false, errorCode: 'PROVIDER_ERROR', errorMessage: `the provider failed (HTTP ${result.status})` };
+  }
+  return undefined;
+}

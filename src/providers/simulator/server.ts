@@ -1,0 +1,289 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The common part of the upstream simulators: an HTTP server on loopback that records what it
+ * receives, answers through the provider's routes, can be told to misbehave, and calls back.
+ * Each provider's simulator (src/providers/<name>/simulator.ts) adds its documented routes.
+ */
+
+export type SimulatedOutcome = 'DELIVERED' | 'FAILED' | 'EXPIRED' | 'REJECTED';
+
+/** Faults that apply to the next `times` matching requests (all requests, or those under `path`). */
+export type Fault =
+  | { kind: 'http500' }
+  | { kind: 'http429'; retryAfterSeconds: number }
+  /** Never answers; the connection is dropped after a minute or when the simulator stops. */
+  | { kind: 'timeout' }
+  /** Answers normally, late. */
+  | { kind: 'slow'; delayMs: number }
+  /** A 200 whose body is not the documented JSON. */
+  | { kind: 'malformed' };
+
+export type FaultRule = Fault & { times: number; path?: string };
+
+export type RecordedRequest = {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  rawBody: string;
+  at: Date;
+};
+
+export type SimRequest = RecordedRequest & { params: Record<string, string> };
+export type SimResponse = { status: number; body: unknown; headers?: Record<string, string> };
+export type RouteHandler = (request: SimRequest) => SimResponse | Promise<SimResponse>;
+
+export type SentCallback = { url: string; body: unknown; status: number | 'error'; at: Date };
+
+export type SimulatorOptions = {
+  port?: number;
+  host?: string;
+  /** Delay between accepting a message and its final status (report or status change). */
+  reportDelayMs?: number;
+  /** The fate of each recipient; by default decided by the last digit (see lastDigitOutcome). */
+  outcomeFor?: (recipient: string) => SimulatedOutcome;
+};
+
+/**
+ * The same rules as the built-in sandbox, so a number behaves alike everywhere:
+ * 7 rejected at submission, 8 failed, 9 expired, anything else delivered.
+ */
+export function lastDigitOutcome(recipient: string): SimulatedOutcome {
+  const last = recipient.replace(/\D/g, '').slice(-1);
+  if (last === '7') return 'REJECTED';
+  if (last === '8') return 'FAILED';
+  if (last === '9') return 'EXPIRED';
+  return 'DELIVERED';
+}
+
+/** A configurable mix of outcomes, stable per recipient (the same number always gets the same fate). */
+export function mixedOutcomes(mix: Partial<Record<SimulatedOutcome, number>>): (recipient: string) => SimulatedOutcome {
+  const entries = Object.entries(mix) as Array<[SimulatedOutcome, number]>;
+  const total = entries.reduce((sum, [, weight]) => sum + weight, 0);
+  return (recipient) => {
+    let hash = 0;
+    for (const ch of recipient) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+    let point = ((hash % 10_000) / 10_000) * total;
+    for (const [outcome, weight] of entries) {
+      if (point < weight) return outcome;
+      point -= weight;
+    }
+    return 'DELIVERED';
+  };
+}
+
+type Route = { method: string; pattern: RegExp; keys: string[]; handler: RouteHandler };
+
+const ADMIN = '/__simulator';
+
+export class SimulatorServer {
+  readonly received: RecordedRequest[] = [];
+  /** Provider-side settings a dashboard would hold (Mifumo's webhook URL...); set with POST /__simulator/settings. */
+  readonly settings: Record<string, unknown> = {};
+  readonly callbacks: SentCallback[] = [];
+  readonly reportDelayMs: number;
+  readonly outcomeFor: (recipient: string) => SimulatedOutcome;
+  private readonly routes: Route[] = [];
+  private faults: FaultRule[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly hanging = new Set<ServerResponse>();
+  private readonly server: Server;
+  private baseUrl: string | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly options: SimulatorOptions = {},
+  ) {
+    this.reportDelayMs = options.reportDelayMs ?? 200;
+    this.outcomeFor = options.outcomeFor ?? lastDigitOutcome;
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  get url(): string {
+    if (!this.baseUrl) throw new Error(`${this.name} simulator is not started`);
+    return this.baseUrl;
+  }
+
+  /** Registers a route; `:name` segments become `params.name`. */
+  route(method: string, path: string, handler: RouteHandler): this {
+    const keys: string[] = [];
+    const pattern = new RegExp(
+      `^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:(\w+)/g, (_m, key: string) => {
+        keys.push(key);
+        return '([^/]+)';
+      })}$`,
+    );
+    this.routes.push({ method, pattern, keys, handler });
+    return this;
+  }
+
+  injectFault(rule: FaultRule): void {
+    this.faults.push({ ...rule });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** Requests received on the provider's routes (not the admin ones), optionally only under `path`. */
+  requests(path?: string): RecordedRequest[] {
+    return path ? this.received.filter((r) => r.path.startsWith(path)) : [...this.received];
+  }
+
+  /** Runs `task` after `delayMs`, unless the simulator stops first. */
+  later(delayMs: number, task: () => void | Promise<void>): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void Promise.resolve()
+        .then(task)
+        .catch(() => undefined);
+    }, delayMs);
+    this.timers.add(timer);
+  }
+
+  /** POSTs a delivery report to the gateway the way the provider would, and records the answer. */
+  async callBack(url: string, body: unknown): Promise<void> {
+    const entry: SentCallback = { url, body, status: 'error', at: new Date() };
+    this.callbacks.push(entry);
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      entry.status = response.status;
+    } catch {
+      entry.status = 'error';
+    }
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = this.server.address() as AddressInfo;
+    this.baseUrl = `http://${this.options.host ?? '127.0.0.1'}:${address.port}`;
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const res of this.hanging) res.destroy();
+    this.hanging.clear();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const rawBody = await readBody(req);
+    const request: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: req.headers,
+      body: parseBody(rawBody, req.headers['content-type']),
+      rawBody,
+      at: new Date(),
+    };
+    if (request.path.startsWith(ADMIN)) return send(res, this.admin(request));
+    this.received.push(request);
+
+    const fault = this.takeFault(request.path);
+    if (fault?.kind === 'timeout') {
+      this.hanging.add(res);
+      res.on('close', () => this.hanging.delete(res));
+      this.later(60_000, () => void res.destroy());
+      return;
+    }
+    if (fault?.kind === 'http500') return send(res, { status: 500, body: { error: 'Internal Server Error' } });
+    if (fault?.kind === 'http429') {
+      return send(res, {
+        status: 429,
+        body: { error: 'Too Many Requests' },
+        headers: { 'retry-after': String(fault.retryAfterSeconds) },
+      });
+    }
+    if (fault?.kind === 'slow') await new Promise((resolve) => this.later(fault.delayMs, () => resolve(undefined)));
+
+    const route = this.routes.find((r) => r.method === request.method && r.pattern.test(request.path));
+    if (!route) return send(res, { status: 404, body: { error: 'Not Found' } });
+    const match = route.pattern.exec(request.path)!;
+    const params = Object.fromEntries(route.keys.map((key, i) => [key, decodeURIComponent(match[i + 1]!)]));
+    let response: SimResponse;
+    try {
+      response = await route.handler({ ...request, params });
+    } catch (error) {
+      response = { status: 500, body: { error: String(error) } };
+    }
+    if (fault?.kind === 'malformed') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status": "succ');
+      return;
+    }
+    send(res, response);
+  }
+
+  private takeFault(path: string): Fault | undefined {
+    const rule = this.faults.find((f) => f.times > 0 && (!f.path || path.startsWith(f.path)));
+    if (!rule) return undefined;
+    rule.times -= 1;
+    if (rule.times <= 0) this.faults = this.faults.filter((f) => f !== rule);
+    return rule;
+  }
+
+  /** Control endpoints, for tests and for people trying the gateway by hand. */
+  private admin(request: RecordedRequest): SimResponse {
+    const path = request.path.slice(ADMIN.length);
+    if (request.method === 'GET' && path === '/requests') return { status: 200, body: this.received };
+    if (request.method === 'GET' && path === '/callbacks') return { status: 200, body: this.callbacks };
+    if (request.method === 'POST' && path === '/faults') {
+      const rule = request.body as FaultRule;
+      if (!rule || typeof rule !== 'object' || !['http500', 'http429', 'timeout', 'slow', 'malformed'].includes(rule.kind)) {
+        return { status: 400, body: { error: 'expected {"kind": "http500|http429|timeout|slow|malformed", "times": n}' } };
+      }
+      this.injectFault({ ...rule, times: rule.times ?? 1 });
+      return { status: 200, body: { faults: this.faults } };
+    }
+    if (request.method === 'POST' && path === '/settings' && request.body && typeof request.body === 'object') {
+      Object.assign(this.settings, request.body);
+      return { status: 200, body: this.settings };
+    }
+    if (request.method === 'DELETE' && path === '/faults') {
+      this.clearFaults();
+      return { status: 200, body: { faults: [] } };
+    }
+    return { status: 404, body: { error: 'unknown simulator control endpoint' } };
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(raw: string, contentType: string | undefined): unknown {
+  if (!raw) return undefined;
+  if (contentType?.includes('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(raw));
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function send(res: ServerResponse, response: SimResponse): void {
+  const body = typeof response.body === 'string' ? response.body : JSON.stringify(response.body);
+  res.writeHead(response.status, { 'content-type': 'application/json', ...response.headers });
+  res.end(body);
+}

@@ -1,0 +1,50 @@
+// `npm run simulators`: the four upstream providers, faked on loopback, one port each.
+// Prints their base URLs and the environment that points `npm start` at them.
+import { parseArgs } from 'node:util';
+import { PROVIDER_MODULES } from '../providers/index.ts';
+import type { ProviderModule } from '../providers/module.ts';
+import type { SimulatorServer } from '../providers/simulator/server.ts';
+
+const { values } = parseArgs({
+  options: {
+    'report-delay-ms': { type: 'string', default: '2000' },
+    'base-port': { type: 'string', default: '0' },
+    /** The gateway's base URL and callback secret, for providers whose webhook is set up on their side. */
+    gateway: { type: 'string' },
+    'callback-secret': { type: 'string' },
+  },
+});
+
+const basePort = Number(values['base-port']);
+const simulators: Array<{ module: ProviderModule<unknown>; sim: SimulatorServer }> = [];
+for (const [i, module] of PROVIDER_MODULES.entries()) {
+  const sim = module.createSimulator(module.simulatorConfig, {
+    port: basePort ? basePort + i : 0,
+    reportDelayMs: Number(values['report-delay-ms']),
+  });
+  await sim.start();
+  if (values.gateway && values['callback-secret']) {
+    sim.settings.webhookUrl = `${values.gateway.replace(/\/+$/, '')}/callbacks/${module.name}?token=${encodeURIComponent(values['callback-secret'])}`;
+  }
+  simulators.push({ module, sim });
+}
+
+const env = Object.assign({}, ...simulators.map(({ module, sim }) => module.environment(module.simulatorConfig, sim.url)));
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      simulators: Object.fromEntries(simulators.map(({ module, sim }) => [module.name, sim.url])),
+      env,
+      control: 'POST <url>/__simulator/faults {"kind":"http500|http429|timeout|slow|malformed","times":1}; GET <url>/__simulator/requests',
+    },
+    null,
+    2,
+  )}\n`,
+);
+process.stderr.write(`\nTo send through them:\n  ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' \\\n  ')} npm start\n`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.all(simulators.map(({ sim }) => sim.stop())).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,26 @@
+import type { DeliveryStatus } from '../../src/db/sql.ts';
+import type { ProviderModule } from '../../src/providers/module.ts';
+import type { RecordedRequest, SimulatorServer } from '../../src/providers/simulator/server.ts';
+import type { StatusMapping, SubmitBatch } from '../../src/providers/types.ts';
+
+/** What the contract suite needs to know about one provider besides its module. */
+export type ProviderHarness<Config> = {
+  module: ProviderModule<Config>;
+  /** Numbers in the provider's country, by what the simulators do with them (see lastDigitOutcome). */
+  numbers: { delivered: string[]; failed: string; rejected: string };
+  /**
+   * Compares a submission the simulator received with the document's example request: method,
+   * path, headers and body fields. Throws (through expect) when they differ.
+   */
+  expectDocumentedSubmission(request: RecordedRequest, batch: SubmitBatch, config: Config): void;
+  /** How many HTTP submissions a batch of `n` recipients with one text takes. */
+  submissionsFor(n: number): number;
+  /** Every status and error code of the document, with what it must map to. */
+  mappingCases: Array<{ raw: string; status: DeliveryStatus; permanent?: boolean; errorCode?: string | null }>;
+  mapRaw(raw: string): StatusMapping | undefined;
+  /** The same configuration with credentials the provider refuses, and the code that produces. */
+  wrongCredentials(config: Config): Config;
+  wrongCredentialsCode: string;
+  /** For providers whose callback URL is set on their side (a dashboard), point it at the gateway. */
+  connectReports?(sim: SimulatorServer, callbackUrl: string): void;
+};
