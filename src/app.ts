@@ -5,7 +5,7 @@ import type { Config } from './config.ts';
 import { attachWebSocket } from './graphql/websocket.ts';
 import { createGraphQLServer } from './graphql/yoga.ts';
 import { registerHealthRoutes } from './http/health.ts';
-import { createMetrics, registerMetricsRoute } from './http/metrics.ts';
+import { registerMetricsRoute } from './http/metrics.ts';
 import type { Logger } from './logger.ts';
 import { closeServices, createServices, type Services } from './services.ts';
 
@@ -26,7 +26,7 @@ export function buildApp(config: Config, logger: Logger): App {
     bodyLimit: 1024 * 1024,
   });
   registerHealthRoutes(app, services);
-  registerMetricsRoute(app, createMetrics(services));
+  registerMetricsRoute(app, services.metrics);
   registerCallbackRoutes(app, services);
 
   app.route({
@@ -60,6 +60,9 @@ export function buildApp(config: Config, logger: Logger): App {
       return url;
     },
     async stop() {
+      // Stop taking work: finish the dispatch round under way and hand back its claims; tell
+      // live monitors we are going (1001) so they reconnect elsewhere with their cursor; let
+      // requests in flight finish.
       await services.dispatcher.stop();
       await websocket.close(1001);
       if (started) await app.close();

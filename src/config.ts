@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from './accounts/rate-limits.ts';
 import { databaseUrl } from './db/database-url.ts';
 
 const decimalString = z.string().regex(/^\d+(\.\d{1,4})?$/, 'a non-negative decimal with at most 4 places');
@@ -18,11 +19,15 @@ export const DEFAULT_PRICE_TABLE = {
   BDT: { default: '5.0000', BD: '0.5000' },
 } satisfies z.infer<typeof priceTableSchema>;
 
+/**
+ * Providers to try per destination, in order; disabled ones are skipped. Mifumo, an aggregator
+ * that takes any E.164 number, is the fallback everywhere.
+ */
 export const DEFAULT_ROUTES = {
-  default: ['sandbox'],
-  TZ: ['mifumo', 'nextsms', 'sandbox'],
-  BD: ['mimsms', 'sandbox'],
-  CG: ['mtn_congo', 'sandbox'],
+  default: ['mifumo'],
+  TZ: ['mifumo', 'nextsms'],
+  BD: ['mimsms', 'mifumo'],
+  CG: ['mtn_congo', 'mifumo'],
 } satisfies z.infer<typeof routeTableSchema>;
 
 function json<T extends z.ZodType>(schema: T) {
@@ -44,6 +49,7 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().optional(),
   REDIS_URL: z.string().optional(),
+  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/).default('sms-gateway'),
   PUBLIC_URL: z.string().url().optional(),
   CALLBACK_SECRET: z.string().min(16).optional(),
   DEFAULT_COUNTRY: z.string().regex(/^[A-Z]{2}$/).default('TZ'),
@@ -61,6 +67,12 @@ const envSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(2).default(10),
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).default(10_000),
   REPORT_POLL_AFTER_MS: z.coerce.number().int().min(10).optional(),
+  RATE_LIMITS: json(z.object({ send: z.number().int().min(1), status: z.number().int().min(1), reports: z.number().int().min(1), balance: z.number().int().min(1) }).partial()).optional(),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(20),
+  WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  WS_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
+  KEY_REVOCATION_CHECK_MS: z.coerce.number().int().min(100).default(2000),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
 });
@@ -70,6 +82,8 @@ export type Config = {
   host: string;
   databaseUrl: string;
   redisUrl: string | undefined;
+  /** Namespace of every Redis key and channel: instances of one gateway share it. */
+  redisPrefix: string;
   publicUrl: string | undefined;
   callbackSecret: string | undefined;
   defaultCountry: string;
@@ -85,6 +99,15 @@ export type Config = {
   providerTimeoutMs: number;
   /** First status poll after submission for providers without callbacks, instead of their own default. */
   reportPollAfterMs: number | undefined;
+  /** Requests per minute per API key and operation class. */
+  rateLimits: RateLimits;
+  websocket: {
+    maxSubscriptionsPerConnection: number;
+    maxConnectionsPerKey: number;
+    connectionInitTimeoutMs: number;
+    keepAliveMs: number;
+    revocationCheckMs: number;
+  };
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
   env: NodeJS.ProcessEnv;
 };
@@ -101,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: databaseUrl(env),
     redisUrl: e.REDIS_URL?.trim() || undefined,
+    redisPrefix: e.REDIS_PREFIX,
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     callbackSecret: e.CALLBACK_SECRET,
     defaultCountry: e.DEFAULT_COUNTRY,
@@ -120,6 +144,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: e.DB_POOL_SIZE,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     reportPollAfterMs: e.REPORT_POLL_AFTER_MS,
+    rateLimits: { ...DEFAULT_RATE_LIMITS, ...e.RATE_LIMITS },
+    websocket: {
+      maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxConnectionsPerKey: e.WS_MAX_CONNECTIONS_PER_KEY,
+      connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
+      keepAliveMs: e.WS_KEEPALIVE_MS,
+      revocationCheckMs: e.KEY_REVOCATION_CHECK_MS,
+    },
     retry: {
       ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),
       ...(e.DISPATCH_MAX_SUBMIT_ATTEMPTS ? { maxSubmitAttempts: e.DISPATCH_MAX_SUBMIT_ATTEMPTS } : {}),

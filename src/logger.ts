@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { requestContext } from './request-context.ts';
 
 export type { Logger };
 
@@ -18,5 +19,13 @@ const REDACT = [
 ];
 
 export function createLogger(level: string, name = 'sms-gateway'): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
+  return pino({
+    name,
+    level,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    mixin: () => {
+      const store = requestContext.getStore();
+      return store ? { requestId: store.requestId } : {};
+    },
+  });
 }

@@ -1,9 +1,13 @@
+import { Redis } from 'ioredis';
+import { KeyRateLimiter } from './accounts/rate-limits.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
 import { createInProcessBus, createRedisBus, type EventBus } from './deliveries/event-bus.ts';
 import { LiveFeeds } from './deliveries/live-feed.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { DEFAULT_RETRY_POLICY } from './dispatch/retry-policy.ts';
+import { ProviderThrottle } from './dispatch/throttle.ts';
+import { Metrics } from './http/metrics.ts';
 import type { Logger } from './logger.ts';
 import { ProviderHealth } from './providers/health.ts';
 import { createProviders } from './providers/index.ts';
@@ -15,20 +19,29 @@ export type Services = {
   logger: Logger;
   db: Db;
   bus: EventBus;
+  /** Redis for commands (rate limits), when configured. */
+  redis: Redis | undefined;
   feeds: LiveFeeds;
   providers: ProviderRegistry;
   dispatcher: Dispatcher;
+  metrics: Metrics;
+  rateLimiter: KeyRateLimiter;
   /** Where providers report delivery; both are known once the server listens. */
   callbacks: { secret: string | undefined; baseUrl: string | undefined };
 };
 
 export function createServices(config: Config, logger: Logger): Services {
   const db = createDb(config.databaseUrl, config.dbPoolSize);
-  const bus = config.redisUrl ? createRedisBus(config.redisUrl, logger) : createInProcessBus();
+  const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, logger) : createInProcessBus(config.redisPrefix);
+  // Commands (rate limits); fails fast while Redis is away, where callers fall back to local limits.
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
+  redis?.on('error', () => undefined);
   const providers = createProviders(config, logger);
   const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
+  const feeds = new LiveFeeds(db, bus, logger);
+  const metrics = new Metrics({ db, liveSubscribers: () => feeds.liveSubscribers });
   const dispatcher = new Dispatcher(
-    { db, bus, providers, logger, health: new ProviderHealth(db) },
+    { db, bus, metrics, providers, logger, health: new ProviderHealth(db) },
     {
       batchSize: config.dispatch.batchSize,
       leaseMs: config.dispatch.leaseMs,
@@ -40,13 +53,16 @@ export function createServices(config: Config, logger: Logger): Services {
           ? `${callbacks.baseUrl}/callbacks/${provider}?token=${encodeURIComponent(callbacks.secret)}`
           : undefined,
     },
+    new ProviderThrottle(redis, config.redisPrefix),
   );
-  return { config, logger, db, bus, feeds: new LiveFeeds(db, bus, logger), providers, dispatcher, callbacks };
+  const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, callbacks, rateLimiter };
 }
 
 export async function closeServices(services: Services): Promise<void> {
   await services.dispatcher.stop();
   services.feeds.close();
   await services.bus.close();
+  services.redis?.disconnect();
   await services.db.$disconnect();
 }

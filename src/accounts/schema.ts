@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.ts';
+import { limit } from '../graphql/context.ts';
 import { formatMoney } from '../messages/money.ts';
 
 type BalanceShape = { id: string; balance: { toString(): string }; currency: string; updatedAt: Date };
@@ -16,10 +17,12 @@ builder.queryField('balance', (t) =>
   t.field({
     type: Balance,
     authScopes: { read: true },
-    resolve: (_root, _args, ctx) =>
-      ctx.services.db.account.findUniqueOrThrow({
+    resolve: async (_root, _args, ctx) => {
+      await limit(ctx, 'balance');
+      return ctx.services.db.account.findUniqueOrThrow({
         where: { id: ctx.caller.accountId },
         select: { id: true, balance: true, currency: true, updatedAt: true },
-      }),
+      });
+    },
   }),
 );

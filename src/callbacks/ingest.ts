@@ -1,25 +1,33 @@
 import type { Db } from '../db/client.ts';
-import type { EventBus } from '../deliveries/event-bus.ts';
+import type { Publisher } from '../deliveries/publish.ts';
 import { recordTransitions, type Transition } from '../deliveries/transitions.ts';
 import type { CallbackReport } from '../providers/types.ts';
 
 export type IngestResult = { received: number; applied: number; unmatched: number };
 
-type Deps = { db: Db; bus: EventBus };
+type Deps = { db: Db } & Publisher;
 type Candidate = { id: string; providerMessageId: string | null; recipient: string };
+type Matched = { report: CallbackReport; transition: Transition };
 
 /**
  * Turns a provider's reports into transitions of our deliveries: found by our id when the
  * provider echoes it, otherwise by the provider's id (and recipient, when one id covers several).
- * A report for a submission not recorded yet is kept and applied once it is (see
- * applyEarlyReports): a fast provider may call back before our SENT commits.
+ * One query finds them and one transaction records them, however many there are. A final
+ * report for a submission not recorded yet is kept and applied once it is (applyEarlyReports):
+ * a fast provider may call back before our SENT commits. An early SENT says nothing we will
+ * not record ourselves, so it is dropped.
  */
-export async function ingestReports(deps: Deps, provider: string, reports: CallbackReport[]): Promise<IngestResult> {
+export async function ingestReports(deps: Deps, provider: string, reports: CallbackReport[]): Promise<IngestResult[]> {
   const { matched, unmatched } = await match(deps.db, provider, reports);
-  let applied = (await recordTransitions(deps, matched.map((m) => m.transition))).length;
-  if (unmatched.length > 0) {
+  const updates = await recordTransitions(
+    deps,
+    matched.map((m) => m.transition),
+  );
+  const applied = new Set(updates.map((u) => `${u.delivery.id}:${u.delivery.status}`));
+  const early = unmatched.filter((report) => report.status !== 'SENT');
+  if (early.length > 0) {
     await deps.db.earlyReport.createMany({
-      data: unmatched.map((report) => ({
+      data: early.map((report) => ({
         provider,
         providerMessageId: report.match.providerMessageId ?? null,
         deliveryId: report.match.deliveryId ?? null,
@@ -28,12 +36,20 @@ export async function ingestReports(deps: Deps, provider: string, reports: Callb
       })),
     });
     // The submission may have been recorded meanwhile; now that these are stored, look again.
-    applied += await applyEarlyReports(deps, provider, {
-      providerMessageIds: unmatched.flatMap((r) => (r.match.providerMessageId ? [r.match.providerMessageId] : [])),
-      deliveryIds: unmatched.flatMap((r) => (r.match.deliveryId ? [r.match.deliveryId] : [])),
+    await applyEarlyReports(deps, provider, {
+      providerMessageIds: early.flatMap((r) => (r.match.providerMessageId ? [r.match.providerMessageId] : [])),
+      deliveryIds: early.flatMap((r) => (r.match.deliveryId ? [r.match.deliveryId] : [])),
     });
   }
-  return { received: reports.length, applied, unmatched: unmatched.length };
+  const transitionOf = new Map(matched.map((m) => [m.report, m.transition]));
+  return reports.map((report) => {
+    const transition = transitionOf.get(report);
+    return {
+      received: 1,
+      applied: transition && applied.has(`${transition.deliveryId}:${transition.status}`) ? 1 : 0,
+      unmatched: transition ? 0 : 1,
+    };
+  });
 }
 
 /** Applies the kept reports that now match a recorded submission; called after submissions commit. */
@@ -63,24 +79,28 @@ export async function applyEarlyReports(
   return updates.length;
 }
 
-async function match(db: Db, provider: string, reports: CallbackReport[]) {
-  const ids = reports.flatMap((r) => (r.match.deliveryId ? [r.match.deliveryId] : []));
-  const providerIds = reports.flatMap((r) => (r.match.providerMessageId ? [r.match.providerMessageId] : []));
-  const rows =
-    reports.length === 0
-      ? []
-      : await db.$queryRaw<Candidate[]>`
-          SELECT id, provider_message_id AS "providerMessageId", recipient FROM deliveries
-          WHERE provider = ${provider} AND (id = ANY(${ids}::uuid[]) OR provider_message_id = ANY(${providerIds}::text[]))`;
-  const matched: Array<{ report: CallbackReport; transition: Transition }> = [];
+async function match(db: Db, provider: string, reports: CallbackReport[]): Promise<{ matched: Matched[]; unmatched: CallbackReport[] }> {
+  if (reports.length === 0) return { matched: [], unmatched: [] };
+  const ids = [...new Set(reports.flatMap((r) => (r.match.deliveryId ? [r.match.deliveryId] : [])))];
+  const providerIds = [...new Set(reports.flatMap((r) => (r.match.providerMessageId ? [r.match.providerMessageId] : [])))];
+  const rows = await db.$queryRaw<Candidate[]>`
+    SELECT id, provider_message_id AS "providerMessageId", recipient FROM deliveries
+    WHERE provider = ${provider} AND (id = ANY(${ids}::uuid[]) OR provider_message_id = ANY(${providerIds}::text[]))`;
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  const byProviderId = new Map<string, Candidate[]>();
+  for (const row of rows) {
+    if (!row.providerMessageId) continue;
+    const list = byProviderId.get(row.providerMessageId);
+    if (list) list.push(row);
+    else byProviderId.set(row.providerMessageId, [row]);
+  }
+  const matched: Matched[] = [];
   const unmatched: CallbackReport[] = [];
   for (const report of reports) {
-    const candidates = rows.filter((row) =>
-      report.match.deliveryId
-        ? row.id === report.match.deliveryId
-        : row.providerMessageId === report.match.providerMessageId &&
-          (!report.match.recipient || sameNumber(row.recipient, report.match.recipient)),
-    );
+    const { deliveryId, providerMessageId, recipient } = report.match;
+    const candidates = deliveryId
+      ? [byId.get(deliveryId)].filter((row): row is Candidate => row !== undefined)
+      : (byProviderId.get(providerMessageId ?? '') ?? []).filter((row) => !recipient || sameNumber(row.recipient, recipient));
     if (candidates.length !== 1) {
       unmatched.push(report);
       continue;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { PROVIDER_NAMES, MalformedCallbackError } from '../providers/types.ts';
 import type { Services } from '../services.ts';
-import { ingestReports } from './ingest.ts';
+import { createReportBatcher } from './batcher.ts';
 
 const MAX_CALLBACK_BYTES = 64 * 1024;
 
@@ -15,6 +15,7 @@ function sameSecret(given: string, expected: string): boolean {
 
 /** `POST /callbacks/<provider>?token=<CALLBACK_SECRET>`: delivery reports in each provider's own format. */
 export function registerCallbackRoutes(app: FastifyInstance, services: Services) {
+  const batcher = createReportBatcher(services, services.logger);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: MAX_CALLBACK_BYTES }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -41,7 +42,7 @@ export function registerCallbackRoutes(app: FastifyInstance, services: Services)
         request.log.warn({ provider: name, reason: error.message, body: truncate(request.body) }, 'malformed callback');
         return reply.code(400).send({ error: error.message });
       }
-      const result = await ingestReports(services, name, reports);
+      const result = await batcher.submit(name, reports);
       if (result.unmatched > 0) request.log.warn({ provider: name, ...result }, 'callback reports matched no delivery');
       return reply.code(200).send(result);
     },

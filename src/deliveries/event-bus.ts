@@ -17,20 +17,20 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
-export function channelFor(accountId: string): string {
-  return `sms-gateway:deliveries:${accountId}`;
+export function channelFor(prefix: string, accountId: string): string {
+  return `${prefix}:deliveries:${accountId}`;
 }
 
-export function createInProcessBus(): EventBus {
+export function createInProcessBus(prefix = 'sms-gateway'): EventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   return {
     kind: 'in-process',
     publish(accountId, payload) {
-      emitter.emit(channelFor(accountId), payload);
+      emitter.emit(channelFor(prefix, accountId), payload);
     },
     async subscribe(accountId, onMessage) {
-      const channel = channelFor(accountId);
+      const channel = channelFor(prefix, accountId);
       emitter.on(channel, onMessage);
       return () => emitter.off(channel, onMessage);
     },
@@ -41,7 +41,7 @@ export function createInProcessBus(): EventBus {
   };
 }
 
-export function createRedisBus(url: string, logger: Logger): EventBus {
+export function createRedisBus(url: string, prefix: string, logger: Logger): EventBus {
   // Publishing fails at once while Redis is away instead of queueing without bound.
   const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   const subscriber = new Redis(url, { maxRetriesPerRequest: null });
@@ -73,7 +73,7 @@ export function createRedisBus(url: string, logger: Logger): EventBus {
   return {
     kind: 'redis',
     publish(accountId, payload) {
-      publisher.publish(channelFor(accountId), payload).catch((error: Error) => {
+      publisher.publish(channelFor(prefix, accountId), payload).catch((error: Error) => {
         const now = Date.now();
         if (now - lastPublishErrorLog > 5000) {
           lastPublishErrorLog = now;
@@ -82,7 +82,7 @@ export function createRedisBus(url: string, logger: Logger): EventBus {
       });
     },
     async subscribe(accountId, onMessage) {
-      const channel = channelFor(accountId);
+      const channel = channelFor(prefix, accountId);
       let set = handlers.get(channel);
       if (!set) {
         set = new Set();

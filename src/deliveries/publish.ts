@@ -1,11 +1,15 @@
+import type { Metrics } from '../http/metrics.ts';
 import type { EventBus } from './event-bus.ts';
 import type { DeliveryUpdate } from './records.ts';
 import { encodeUpdates } from './update-codec.ts';
 
 const CHUNK = 500;
 
+export type Publisher = { bus: EventBus; metrics?: Metrics };
+
 /** Publishes committed updates, one message per account and chunk, in the order recorded. */
-export function publishUpdates(bus: EventBus, updates: readonly DeliveryUpdate[]): void {
+export function publishUpdates({ bus, metrics }: Publisher, updates: readonly DeliveryUpdate[]): void {
+  metrics?.recordUpdates(updates);
   const byAccount = new Map<string, DeliveryUpdate[]>();
   for (const update of updates) {
     const accountId = update.delivery.accountId;

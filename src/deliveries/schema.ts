@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Prisma } from '../db/sql.ts';
 import { builder } from '../graphql/builder.ts';
+import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { globalIdOf, rowIdOf } from '../graphql/ids.ts';
@@ -98,6 +99,7 @@ builder.queryField('deliveryReports', (t) =>
       after: t.arg.string({ required: false }),
     },
     resolve: async (_root, args, ctx) => {
+      await limit(ctx, 'reports');
       const { db } = ctx.services;
       const where = filterWhere(ctx.caller.accountId, args.filter ?? {}, ctx.services.config.defaultCountry);
       const take = args.first ?? DEFAULT_PAGE;
@@ -178,6 +180,7 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       after: t.arg.string({ required: false }),
     },
     subscribe: async (_root, args, ctx) => {
+      await limit(ctx, 'status');
       const { db, feeds } = ctx.services;
       const afterSeq = args.after ? decodeCursor(args.after) : undefined;
       let messageId: string | undefined;

@@ -1,8 +1,7 @@
 import type { Db } from '../db/client.ts';
 import type { Delivery, DeliveryStatus, TransactionClient } from '../db/sql.ts';
-import type { EventBus } from './event-bus.ts';
 import { appendEvents, eventOf, loadAttempts } from './event-log.ts';
-import { publishUpdates } from './publish.ts';
+import { publishUpdates, type Publisher } from './publish.ts';
 import {
   DELIVERY_COLUMNS,
   MESSAGE_SNAPSHOT_COLUMNS,
@@ -37,7 +36,7 @@ type Locked = { id: string; status: DeliveryStatus; messageId: string; accountId
  * (possibly none), before the events are appended, for work that must commit with them.
  */
 export async function recordTransitions(
-  deps: { db: Db; bus: EventBus },
+  deps: { db: Db } & Publisher,
   transitions: readonly Transition[],
   alsoInTransaction?: (tx: TransactionClient, applied: AppliedTransition[]) => Promise<void>,
 ): Promise<DeliveryUpdate[]> {
@@ -114,7 +113,7 @@ export async function recordTransitions(
     messageStatus: committed.events[i]!.messageStatus,
     delivery: { ...delivery, attempts: attempts.get(delivery.id) ?? [], message: committed.messages.get(delivery.messageId)! },
   }));
-  publishUpdates(deps.bus, updates);
+  publishUpdates(deps, updates);
   return updates;
 }
 

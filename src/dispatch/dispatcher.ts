@@ -3,14 +3,16 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client.ts';
 import type { DeliveryStatus, TransactionClient } from '../db/sql.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
-import type { EventBus } from '../deliveries/event-bus.ts';
+import type { Publisher } from '../deliveries/publish.ts';
 import { recordTransitions, type AppliedTransition, type Transition } from '../deliveries/transitions.ts';
 import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
-import { applyJobChanges, claimJobs, emptyChanges, type ClaimedJob, type JobChanges } from './jobs.ts';
+import { v7 as uuidv7 } from 'uuid';
+import { applyJobChanges, claimJobs, emptyChanges, fixSubmissionRefs, releaseClaims, type ClaimedJob, type JobChanges } from './jobs.ts';
+import { Throttled, type ProviderThrottle } from './throttle.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
 
@@ -55,8 +57,9 @@ export class Dispatcher {
   private pendingWake = false;
 
   constructor(
-    private readonly deps: { db: Db; bus: EventBus; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth },
+    private readonly deps: { db: Db; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth } & Publisher,
     private readonly options: DispatcherOptions,
+    private readonly throttle: ProviderThrottle,
   ) {}
 
   start(): void {
@@ -71,10 +74,16 @@ export class Dispatcher {
     this.wakeUp?.();
   }
 
+  /** Finishes the round under way, then gives back any claim still held, so other workers take it at once. */
   async stop(): Promise<void> {
+    if (!this.loop) return;
     this.running = false;
     this.wakeUp?.();
     await this.loop;
+    this.loop = undefined;
+    await releaseClaims(this.deps.db, this.worker).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error }, 'could not release dispatch claims; they lapse with their lease');
+    });
   }
 
   private async run(): Promise<void> {
@@ -155,8 +164,21 @@ export class Dispatcher {
       await this.settleFailures(items, providerName ?? 'none', items.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
       return;
     }
-    for (const chunk of chunks(items, provider.capabilities.maxBatchSize)) {
-      const outbound: OutboundSms[] = chunk.map((item) => ({
+    const batches = batchesOf(items, provider.capabilities.maxBatchSize);
+    await fixSubmissionRefs(
+      this.deps.db,
+      this.worker,
+      batches.filter((b) => b.fresh).flatMap((b) => b.items.map((item) => ({ jobId: item.job.id, ref: b.reference }))),
+    );
+    for (const [i, batch] of batches.entries()) {
+      try {
+        await this.throttle.take(provider.name, provider.capabilities.maxRequestsPerSecond);
+      } catch (error) {
+        if (!(error instanceof Throttled)) throw error;
+        await this.postpone(batches.slice(i).flatMap((b) => b.items), error.retryInMs);
+        return;
+      }
+      const outbound: OutboundSms[] = batch.items.map((item) => ({
         deliveryId: item.id,
         messageId: item.messageId,
         recipient: item.recipient,
@@ -166,17 +188,26 @@ export class Dispatcher {
       let outcomes: SubmitOutcome[];
       try {
         outcomes = await provider.send({
-          senderId: chunk[0]!.senderId,
+          reference: batch.reference,
+          senderId: batch.items[0]!.senderId,
           items: outbound,
           callbackUrl: this.options.callbackUrlFor?.(provider.name),
         });
       } catch (error) {
-        this.deps.logger.warn({ err: error, provider: provider.name, count: chunk.length }, 'submission failed');
-        outcomes = chunk.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
+        this.deps.logger.warn({ err: error, provider: provider.name, count: batch.items.length }, 'submission failed');
+        outcomes = batch.items.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
       }
-      await this.settle(provider, chunk, outcomes);
+      await this.settle(provider, batch.items, outcomes);
       this.noteHealth(provider.name, outcomes);
     }
+  }
+
+  /** Gives claimed work back for later without counting it as a try (the provider was busy). */
+  private async postpone(items: WorkItem[], delayMs: number): Promise<void> {
+    const changes = emptyChanges();
+    const runAt = new Date(Date.now() + delayMs);
+    for (const item of items) changes.retry.push({ id: item.job.id, attempt: item.job.attempt - 1, runAt });
+    await this.commit([], changes, []);
   }
 
   /** A provider is unwell when a whole submission failed for a reason of its own, not of one recipient. */
@@ -242,6 +273,8 @@ export class Dispatcher {
     const failover: string[] = [];
     const now = Date.now();
     const policy = this.options.retry;
+    // One draw per submission: its deliveries come back together, as the same submission.
+    const jitter = Math.random();
     for (const item of items) {
       const f = byId.get(item.id);
       if (!f) continue;
@@ -251,12 +284,12 @@ export class Dispatcher {
         changes.retry.push({
           id: item.job.id,
           attempt: item.job.attempt,
-          runAt: new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs)),
+          runAt: new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs, () => jitter)),
         });
       } else if (item.routeIndex + 1 < item.route.length) {
         attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED_OVER', errorCode: f.errorCode, errorMessage: f.errorMessage });
         failover.push(item.id);
-        changes.retry.push({ id: item.job.id, attempt: 0, runAt: new Date(now) });
+        changes.retry.push({ id: item.job.id, attempt: 0, runAt: new Date(now), newProvider: true });
       } else {
         attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED', errorCode: f.errorCode, errorMessage: f.errorMessage });
         changes.finished.push(item.job.id);
@@ -295,8 +328,14 @@ export class Dispatcher {
     let reports: Awaited<ReturnType<SmsProvider['fetchStatus']>> = [];
     if (provider && queries.length > 0) {
       try {
+        // Polls count against the provider's request rate like submissions do.
+        await this.throttle.take(provider.name, provider.capabilities.maxRequestsPerSecond);
         reports = await provider.fetchStatus(queries);
       } catch (error) {
+        if (error instanceof Throttled) {
+          await this.postpone(items, error.retryInMs);
+          return;
+        }
         this.deps.logger.warn({ err: error, provider: providerName, count: queries.length }, 'status poll failed');
         void this.deps.health?.record(providerName, `status poll: ${(error as Error).message}`).catch(() => undefined);
       }
@@ -358,8 +397,17 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   return groups;
 }
 
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+/**
+ * Splits a provider's work into submissions. Work tried before keeps the reference of that
+ * try, so the provider sees the same submission again; new work is cut into fresh ones.
+ */
+function batchesOf(items: WorkItem[], size: number): Array<{ reference: string; fresh: boolean; items: WorkItem[] }> {
+  const retried = groupBy(
+    items.filter((item) => item.job.submissionRef),
+    (item) => item.job.submissionRef!,
+  );
+  const fresh = items.filter((item) => !item.job.submissionRef);
+  const batches = [...retried].map(([reference, group]) => ({ reference, fresh: false, items: group }));
+  for (let i = 0; i < fresh.length; i += size) batches.push({ reference: uuidv7(), fresh: true, items: fresh.slice(i, i + size) });
+  return batches;
 }

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Caller } from '../accounts/auth.ts';
+import type { RateClass } from '../accounts/rate-limits.ts';
 import { loadAttempts } from '../deliveries/event-log.ts';
 import { MESSAGE_SNAPSHOT_COLUMNS, reviveMessage, type AttemptSnapshot, type MessageSnapshot } from '../deliveries/records.ts';
 import type { Services } from '../services.ts';
@@ -28,6 +29,11 @@ export function createLoaders(services: Services, caller: Caller) {
       return ids.map((id) => byDelivery.get(id) ?? []);
     }),
   };
+}
+
+/** Counts one request of `cls` against the caller's key: RATE_LIMITED past the limit. */
+export function limit(ctx: GraphQLContext, cls: RateClass): Promise<void> {
+  return ctx.services.rateLimiter.consume(ctx.caller.apiKeyId, cls);
 }
 
 export function createContext(services: Services, caller: Caller): GraphQLContext {

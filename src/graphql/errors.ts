@@ -39,7 +39,7 @@ export class GatewayError extends GraphQLError {
 
   constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
     const status = HTTP_STATUS[code];
-    super(message, { extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) } });
+    super(message, { extensions: { code, ...(status ? { http: { status } } : {}), ...extensions } });
     this.code = code;
   }
 }

@@ -1,10 +1,42 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError } from 'graphql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
 import { GatewayError } from './errors.ts';
+import { useOperationMetrics } from './plugins.ts';
 import { schema } from './schema.ts';
+
+/**
+ * Limits on what one operation may ask for; the limits themselves are not revealed in errors.
+ * Tokens: an inline list of 10,000 recipients is legitimate (variables do not count).
+ */
+const ARMOR = {
+  maxDepth: { n: 8, exposeLimits: false, flattenFragments: true },
+  costLimit: { maxCost: 5000, exposeLimits: false },
+  maxAliases: { n: 15, exposeLimits: false },
+  maxDirectives: { n: 20, exposeLimits: false },
+  maxTokens: { n: 25_000, exposeLimits: false },
+  blockFieldSuggestion: { enabled: true },
+};
+
+/**
+ * Every request must carry its API key; one without is refused before parsing, with the
+ * contract's code. (It also keeps browsers from sending "simple" cross-site requests: the
+ * Authorization header always needs a CORS preflight.)
+ */
+function useAuthorizationHeaderRequired(): Plugin {
+  return {
+    onRequestParse({ request }) {
+      if (!request.headers.get('authorization')?.trim()) {
+        throw new GatewayError('AUTHENTICATION_REQUIRED', 'An API key is required: send "Authorization: Bearer <api key>".');
+      }
+    },
+  };
+}
 
 /** What each transport hands the context factory: an HTTP request, or a caller that a WebSocket already authenticated. */
 export type ServerContext = { caller?: Caller; requestId?: string };
@@ -18,6 +50,13 @@ export function createGraphQLServer(services: Services): GraphQLServer {
     logging: false,
     graphiql: config.production ? false : { subscriptionsProtocol: 'WS', title: 'SMS gateway' },
     landingPage: false,
+    plugins: [
+      useAuthorizationHeaderRequired(),
+      useCSRFPrevention({ requestHeaders: ['authorization'] }),
+      EnvelopArmorPlugin(ARMOR),
+      ...(config.production ? [useDisableIntrospection()] : []),
+      useOperationMetrics(services.metrics),
+    ],
     context: async (initial) => {
       const caller = initial.caller ?? (await authenticate(services.db, initial.request.headers.get('authorization')));
       return createContext(services, caller);

@@ -1,25 +1,89 @@
 import type { FastifyInstance } from 'fastify';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Services } from '../services.ts';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Db } from '../db/client.ts';
+import type { DeliveryUpdate } from '../deliveries/records.ts';
+import { queueStats } from '../dispatch/jobs.ts';
 
-/** Prometheus metrics of one gateway process, on its own registry. */
-export function createMetrics(services: Services) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sms_gateway_' });
-  new Gauge({
-    name: 'sms_gateway_live_subscribers',
-    help: 'deliveryUpdated subscriptions receiving live updates in this process',
-    registers: [registry],
-    collect() {
-      this.set(services.feeds.liveSubscribers);
-    },
+/** Prometheus metrics of one gateway process, on its own registry (so tests can run several). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly operations = new Counter({
+    name: 'sms_gateway_graphql_operations_total',
+    help: 'GraphQL operations by root field, type and outcome',
+    labelNames: ['field', 'type', 'outcome'] as const,
+    registers: [this.registry],
   });
-  return registry;
+  readonly latency = new Histogram({
+    name: 'sms_gateway_graphql_operation_duration_seconds',
+    help: 'Time to execute GraphQL operations (subscriptions: to set up)',
+    labelNames: ['field', 'type'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'sms_gateway_delivery_updates_total',
+    help: 'Delivery status changes recorded by this process, by provider and new status',
+    labelNames: ['provider', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly callbacks = new Counter({
+    name: 'sms_gateway_callbacks_total',
+    help: 'Provider callbacks by provider and outcome',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly websockets = new Gauge({
+    name: 'sms_gateway_websocket_connections',
+    help: 'Open GraphQL WebSocket connections',
+    registers: [this.registry],
+  });
+
+  constructor(sources: { db: Db; liveSubscribers: () => number }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sms_gateway_' });
+    new Gauge({
+      name: 'sms_gateway_live_subscribers',
+      help: 'deliveryUpdated subscriptions receiving live updates in this process',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.liveSubscribers());
+      },
+    });
+    // Read once per scrape, shared by both gauges.
+    let pending: ReturnType<typeof queueStats> | undefined;
+    const stats = () => {
+      pending ??= queueStats(sources.db).finally(() => {
+        pending = undefined;
+      });
+      return pending;
+    };
+    new Gauge({
+      name: 'sms_gateway_dispatch_queue_depth',
+      help: 'Dispatch jobs waiting (submissions and status polls, due or not)',
+      registers: [this.registry],
+      async collect() {
+        this.set((await stats()).depth);
+      },
+    });
+    new Gauge({
+      name: 'sms_gateway_dispatch_queue_oldest_due_seconds',
+      help: 'How long the oldest due dispatch job has been waiting',
+      registers: [this.registry],
+      async collect() {
+        this.set((await stats()).oldestDueAgeSeconds);
+      },
+    });
+  }
+
+  recordUpdates(updates: readonly DeliveryUpdate[]): void {
+    for (const update of updates) {
+      this.deliveries.inc({ provider: update.delivery.provider ?? 'none', status: update.delivery.status });
+    }
+  }
 }
 
-export function registerMetricsRoute(app: FastifyInstance, registry: Registry) {
+export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics) {
   app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
   });
 }

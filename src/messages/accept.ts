@@ -2,9 +2,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Caller } from '../accounts/auth.ts';
 import type { Db } from '../db/client.ts';
 import type { Delivery, DeliveryStatus, TransactionClient } from '../db/sql.ts';
-import type { EventBus } from '../deliveries/event-bus.ts';
 import { appendEvents, eventOf } from '../deliveries/event-log.ts';
-import { publishUpdates } from '../deliveries/publish.ts';
+import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import type { DeliveryUpdate, MessageSnapshot } from '../deliveries/records.ts';
 import { messageStatusOf } from '../deliveries/status.ts';
 import { GatewayError } from '../graphql/errors.ts';
@@ -21,7 +20,7 @@ class ReferenceTaken extends Error {}
  * from the jobs, so a crash at any point loses nothing and charges nothing twice.
  */
 export async function acceptSend(
-  deps: { db: Db; bus: EventBus; onAccepted?: () => void },
+  deps: { db: Db; onAccepted?: () => void } & Publisher,
   caller: Caller,
   plan: SendPlan,
 ): Promise<Accepted> {
@@ -78,7 +77,7 @@ export async function acceptSend(
     if (error instanceof ReferenceTaken) return replayReference(deps.db, caller, plan);
     throw error;
   }
-  publishUpdates(deps.bus, updates);
+  publishUpdates(deps, updates);
   deps.onAccepted?.();
   return { messageId, rejectedRecipients: plan.rejected, replayed: false };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { builder } from '../graphql/builder.ts';
+import { limit } from '../graphql/context.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
@@ -149,10 +150,11 @@ builder.mutationField('sendSms', (t) =>
     authScopes: { send: true },
     args: { input: t.arg({ type: SendSmsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
+      await limit(ctx, 'send');
       const { services, caller } = ctx;
       const plan = planSend(input, caller, services.config, services.providers);
       const accepted = await acceptSend(
-        { db: services.db, bus: services.bus, onAccepted: () => services.dispatcher.wake() },
+        { ...services, onAccepted: () => services.dispatcher.wake() },
         caller,
         plan,
       );
@@ -167,6 +169,7 @@ builder.queryField('smsQuote', (t) =>
     authScopes: { $any: { send: true, read: true } },
     args: { input: t.arg({ type: SendSmsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
+      await limit(ctx, 'status');
       const plan = planSend(input, ctx.caller, ctx.services.config, ctx.services.providers);
       const account = await ctx.services.db.account.findUniqueOrThrow({
         where: { id: ctx.caller.accountId },
@@ -185,6 +188,7 @@ builder.queryField('message', (t) =>
     description: "Another account's message reads as not found.",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
+      await limit(ctx, 'status');
       const id = rowIdOf(args.id, 'Message');
       const message = id
         ? await ctx.services.db.message.findFirst({ ...query, where: { id, accountId: ctx.caller.accountId } })

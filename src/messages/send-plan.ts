@@ -149,8 +149,11 @@ function routeFor(
 ): string[] {
   if (caller.isTest) return ['sandbox'];
   if (requested) return [requested];
-  const configured = routes[country] ?? routes.default ?? [];
-  return configured.filter((name) => providers.isEnabled(name));
+  const configured = (routes[country] ?? routes.default ?? []).filter((name) => providers.isEnabled(name));
+  if (configured.length > 0) return configured;
+  // A gateway with no upstream configured at all (a demo, a laptop) sends to the sandbox, and
+  // says so at start; one with upstreams never sends real traffic there unless a route says so.
+  return providers.hasUpstream() ? [] : ['sandbox'];
 }
 
 /** Identifies "the same request" for idempotent retries with a reference. */

@@ -26,5 +26,6 @@ export function createProviders(config: Config, logger: Logger): ProviderRegistr
   }
   logger.info({ enabled: providers.map((p) => p.name), disabled }, 'providers');
   if (disabled.length > 0) logger.info(`disabled until their credentials are set: ${disabled.join(', ')}`);
+  if (providers.length === 1) logger.warn('no upstream provider is configured: live messages go to the sandbox');
   return new ProviderRegistry(providers);
 }

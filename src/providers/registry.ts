@@ -15,6 +15,11 @@ export class ProviderRegistry {
     return this.byName.has(name);
   }
 
+  /** Whether any real upstream provider is configured (not only the sandbox). */
+  hasUpstream(): boolean {
+    return [...this.byName.keys()].some((name) => name !== 'sandbox');
+  }
+
   enabledNames(): string[] {
     return [...this.byName.keys()];
   }

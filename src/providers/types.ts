@@ -15,11 +15,11 @@ export type ProviderCapabilities = {
   maxRequestsPerSecond: number;
   /** Different texts per recipient in one request ('native'), or one request per distinct text ('rendered'). */
   personalisation: 'native' | 'rendered';
-  /** Whether the provider can hold a message until a given time itself. */
+  /** Whether the provider can hold a message until a given time itself (the gateway holds scheduled messages itself; informational). */
   scheduling: boolean;
 };
 
-/** One recipient of a submission. `deliveryId` travels in the provider's reference field when it has one. */
+/** One recipient of a submission (the submission's own reference is SubmitBatch.reference). */
 export type OutboundSms = {
   deliveryId: string;
   messageId: string;
@@ -32,6 +32,11 @@ export type OutboundSms = {
 };
 
 export type SubmitBatch = {
+  /**
+   * Our id for this submission, the same on every retry of it (also after a crash): put it in the
+   * provider's reference field (NextSMS `reference`, MTN `externalId`) so a retry is recognised.
+   */
+  reference?: string;
   senderId: string;
   items: OutboundSms[];
   /** Where the provider should report delivery, for providers that call back. */
@@ -41,7 +46,7 @@ export type SubmitBatch = {
 export type SubmitFailure = {
   deliveryId: string;
   outcome: 'failed';
-  /** Permanent: retrying (here or elsewhere) cannot help. Otherwise worth a retry. */
+  /** Permanent: retrying with this provider cannot help (the dispatcher moves on to the next one). Otherwise worth a retry. */
   permanent: boolean;
   status: Extract<DeliveryStatus, 'FAILED' | 'REJECTED'>;
   errorCode: string;

@@ -118,7 +118,7 @@ describe('delivery-report callbacks', () => {
     const early = await ingestReports(gateway.app.services, 'mifumo', [
       { match: { providerMessageId: 'msg_early', recipient: '+255712345672' }, status: 'DELIVERED' },
     ]);
-    expect(early).toEqual({ received: 1, applied: 0, unmatched: 1 });
+    expect(early).toEqual([{ received: 1, applied: 0, unmatched: 1 }]);
     await recordTransitions(gateway.app.services, [{ deliveryId: delivery.id, status: 'SENT', provider: 'mifumo', providerMessageId: 'msg_early' }]);
     expect(await applyEarlyReports(gateway.app.services, 'mifumo', { providerMessageIds: ['msg_early'], deliveryIds: [] })).toBe(1);
     const read = await gqlData(gateway.graphqlUrl, key, MessageById, { id: sent.sendSms.message.id });

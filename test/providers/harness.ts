@@ -21,6 +21,8 @@ export type ProviderHarness<Config> = {
   /** The same configuration with credentials the provider refuses, and the code that produces. */
   wrongCredentials(config: Config): Config;
   wrongCredentialsCode: string;
+  /** False for a provider whose API has no balance endpoint (MTN Congo). */
+  balance?: false;
   /** For providers whose callback URL is set on their side (a dashboard), point it at the gateway. */
   connectReports?(sim: SimulatorServer, callbackUrl: string): void;
 };

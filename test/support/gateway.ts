@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createAccount } from '../../src/accounts/accounts.ts';
 import { buildApp, type App } from '../../src/app.ts';
@@ -27,6 +28,8 @@ export async function startGateway(env: Record<string, string> = {}, databaseUrl
     HOST: '127.0.0.1',
     DATABASE_URL: dbUrl,
     REDIS_URL,
+    // Every test gateway counts rate limits on its own, whatever else uses this Redis.
+    REDIS_PREFIX: `sgw-test-${randomUUID()}`,
     SANDBOX_DELIVERY_DELAY_MS: '50',
     DISPATCH_POLL_INTERVAL_MS: '50',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

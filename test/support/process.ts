@@ -18,7 +18,7 @@ export type GatewayProcess = {
 export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
   const child = spawn(TSX, ['src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_PREFIX: `sgw-test-${process.pid}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

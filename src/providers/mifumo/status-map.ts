@@ -44,9 +44,10 @@ function reject(errorCode: string, errorMessage: string, status: 'FAILED' | 'REJ
 }
 
 export function mapMifumoStatus(status: string): StatusMapping | undefined {
-  return MIFUMO_STATUSES[status.toLowerCase()];
+  const key = status.toLowerCase();
+  return Object.hasOwn(MIFUMO_STATUSES, key) ? MIFUMO_STATUSES[key] : undefined;
 }
 
 export function mapMifumoError(code: string | null | undefined): StatusMapping {
-  return (code && MIFUMO_ERRORS[code]) || MIFUMO_UNKNOWN;
+  return code && Object.hasOwn(MIFUMO_ERRORS, code) ? MIFUMO_ERRORS[code]! : MIFUMO_UNKNOWN;
 }

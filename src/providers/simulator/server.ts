@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -79,7 +80,8 @@ type Route = { method: string; pattern: RegExp; keys: string[]; handler: RouteHa
 
 const ADMIN = '/__simulator';
 
-export class SimulatorServer {
+/** Emits `request` for every request received on the provider's routes, and `callback` for every report sent. */
+export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; callback: [SentCallback] }> {
   readonly received: RecordedRequest[] = [];
   /** Provider-side settings a dashboard would hold (Mifumo's webhook URL...); set with POST /__simulator/settings. */
   readonly settings: Record<string, unknown> = {};
@@ -97,6 +99,7 @@ export class SimulatorServer {
     readonly name: string,
     private readonly options: SimulatorOptions = {},
   ) {
+    super();
     this.reportDelayMs = options.reportDelayMs ?? 200;
     this.outcomeFor = options.outcomeFor ?? lastDigitOutcome;
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -159,6 +162,7 @@ export class SimulatorServer {
     } catch {
       entry.status = 'error';
     }
+    this.emit('callback', entry);
   }
 
   async start(): Promise<string> {
@@ -194,6 +198,7 @@ export class SimulatorServer {
     };
     if (request.path.startsWith(ADMIN)) return send(res, this.admin(request));
     this.received.push(request);
+    this.emit('request', request);
 
     const fault = this.takeFault(request.path);
     if (fault?.kind === 'timeout') {
