@@ -48,6 +48,7 @@ export function createServices(config: Config, logger: Logger): Services {
       pollIntervalMs: config.dispatch.pollIntervalMs,
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
       reportPollAfterMs: config.reportPollAfterMs,
+      providerRates: config.providerRates,
       callbackUrlFor: (provider) =>
         callbacks.baseUrl && callbacks.secret
           ? `${callbacks.baseUrl}/callbacks/${provider}?token=${encodeURIComponent(callbacks.secret)}`

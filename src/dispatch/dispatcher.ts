@@ -43,6 +43,8 @@ export type DispatcherOptions = {
   callbackUrlFor?: (provider: string) => string | undefined;
   /** Overrides the first poll delay of providers without callbacks. */
   reportPollAfterMs?: number;
+  /** Requests per second per provider, overriding their defaults. */
+  providerRates?: Record<string, number>;
 };
 
 /**
@@ -172,7 +174,7 @@ export class Dispatcher {
     );
     for (const [i, batch] of batches.entries()) {
       try {
-        await this.throttle.take(provider.name, provider.capabilities.maxRequestsPerSecond);
+        await this.throttle.take(provider.name, this.rateOf(provider));
       } catch (error) {
         if (!(error instanceof Throttled)) throw error;
         await this.postpone(batches.slice(i).flatMap((b) => b.items), error.retryInMs);
@@ -312,6 +314,10 @@ export class Dispatcher {
     if (failover.length > 0) this.wake();
   }
 
+  private rateOf(provider: SmsProvider): number {
+    return this.options.providerRates?.[provider.name] ?? provider.capabilities.maxRequestsPerSecond;
+  }
+
   private firstPollAfter(provider: SmsProvider): number {
     const { reports, firstPollAfterMs } = provider.capabilities;
     return reports === 'poll' && this.options.reportPollAfterMs !== undefined ? this.options.reportPollAfterMs : firstPollAfterMs;
@@ -329,7 +335,7 @@ export class Dispatcher {
     if (provider && queries.length > 0) {
       try {
         // Polls count against the provider's request rate like submissions do.
-        await this.throttle.take(provider.name, provider.capabilities.maxRequestsPerSecond);
+        await this.throttle.take(provider.name, this.rateOf(provider));
         reports = await provider.fetchStatus(queries);
       } catch (error) {
         if (error instanceof Throttled) {

@@ -40,8 +40,10 @@ export class ProviderThrottle {
   private limiterFor(provider: string, perSecond: number): RateLimiterAbstract {
     let limiter = this.limiters.get(provider);
     if (limiter) return limiter;
-    // Rates under one per second are counted per minute.
-    const window = perSecond >= 1 ? { points: Math.floor(perSecond), duration: 1 } : { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
+    // Whole rates are counted per second; others (Mifumo's 100 a minute) per minute.
+    const window = Number.isInteger(perSecond)
+      ? { points: perSecond, duration: 1 }
+      : { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
     const memory = new RateLimiterMemory({ ...window, keyPrefix: 'provider' });
     limiter = this.redis
       ? new RateLimiterRedis({ ...window, storeClient: this.redis, keyPrefix: `${this.prefix}:provider-rate`, insuranceLimiter: memory, rejectIfRedisNotReady: true })

@@ -56,7 +56,13 @@ describe('two dispatcher processes on one queue', () => {
     const byStatus = await db.delivery.groupBy({ by: ['status'], where: { accountId }, _count: true });
     expect(byStatus.reduce((n, s) => n + s._count, 0)).toBe(2000);
     expect(await db.dispatchJob.count({ where: { kind: 'SUBMIT' } })).toBe(0);
-  });
+    // Both did their share: each recorded submissions (SENT) of its own.
+    for (const gateway of [a, b]) {
+      const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+      const sent = /^sms_gateway_delivery_updates_total\{provider="mifumo",status="SENT"\} (\d+)/m.exec(metrics);
+      expect(Number(sent?.[1] ?? 0)).toBeGreaterThan(0);
+    }
+  }, 180_000);
 });
 
 async function secretOf(databaseUrl: string): Promise<string> {

@@ -3,7 +3,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
 
 export type GatewayProcess = {
   child: ChildProcess;
@@ -14,9 +13,9 @@ export type GatewayProcess = {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
-/** Runs `src/main.ts` (what `npm start` runs) and resolves once it listens. */
+/** Runs `src/main.ts` as `npm start` does (one node process, so signals reach it) and resolves once it listens. */
 export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(TSX, ['src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_PREFIX: `sgw-test-${process.pid}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
