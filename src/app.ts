@@ -29,6 +29,18 @@ export function buildApp(config: Config, logger: Logger): App {
   registerMetricsRoute(app, services.metrics);
   registerCallbackRoutes(app, services);
 
+  // A GraphQL client reads GraphQL errors, also for a body the server would not read.
+  app.setErrorHandler<Error & { statusCode?: number }>((error, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const message = status >= 500 ? 'Internal server error.' : error.message;
+    const code = status >= 500 ? 'INTERNAL_ERROR' : 'BAD_USER_INPUT';
+    if (request.url.startsWith(yoga.graphqlEndpoint)) {
+      return reply.code(status).send({ errors: [{ message, extensions: { code } }] });
+    }
+    return reply.code(status).send({ error: message });
+  });
+
   app.route({
     url: yoga.graphqlEndpoint,
     method: ['GET', 'POST', 'OPTIONS'],

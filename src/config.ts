@@ -67,6 +67,7 @@ const envSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(2).default(10),
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).default(10_000),
   REPORT_POLL_AFTER_MS: z.coerce.number().int().min(10).optional(),
+  CALLBACK_SAFETY_POLL_MS: z.coerce.number().int().min(10).optional(),
   PROVIDER_RATES: json(z.record(z.string(), z.number().positive())).optional(),
   RATE_LIMITS: json(z.object({ send: z.number().int().min(1), status: z.number().int().min(1), reports: z.number().int().min(1), balance: z.number().int().min(1) }).partial()).optional(),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
@@ -100,6 +101,8 @@ export type Config = {
   providerTimeoutMs: number;
   /** First status poll after submission for providers without callbacks, instead of their own default. */
   reportPollAfterMs: number | undefined;
+  /** When a provider that calls back is asked for a report that has not come (default: its own). */
+  callbackSafetyPollMs: number | undefined;
   /** Requests per second per provider, where an agreement with it differs from its default. */
   providerRates: Record<string, number>;
   /** Requests per minute per API key and operation class. */
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: e.DB_POOL_SIZE,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     reportPollAfterMs: e.REPORT_POLL_AFTER_MS,
+    callbackSafetyPollMs: e.CALLBACK_SAFETY_POLL_MS,
     providerRates: e.PROVIDER_RATES ?? {},
     rateLimits: { ...DEFAULT_RATE_LIMITS, ...e.RATE_LIMITS },
     websocket: {

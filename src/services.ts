@@ -48,6 +48,7 @@ export function createServices(config: Config, logger: Logger): Services {
       pollIntervalMs: config.dispatch.pollIntervalMs,
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
       reportPollAfterMs: config.reportPollAfterMs,
+      callbackSafetyPollMs: config.callbackSafetyPollMs,
       providerRates: config.providerRates,
       callbackUrlFor: (provider) =>
         callbacks.baseUrl && callbacks.secret

@@ -26,12 +26,15 @@ export function registerCallbackRoutes(app: FastifyInstance, services: Services)
     async (request, reply) => {
       const name = request.params.provider;
       const provider = services.providers.get(name);
-      if (!(PROVIDER_NAMES as readonly string[]).includes(name) || !provider?.parseCallback) {
+      const count = (outcome: string) => services.metrics.callbacks.inc({ provider: isKnown(name) ? name : 'other', outcome });
+      if (!isKnown(name) || !provider?.parseCallback) {
+        count('unknown_provider');
         return reply.code(404).send({ error: `no provider "${name}" takes callbacks here` });
       }
       const secret = services.callbacks.secret;
       if (!secret || typeof request.query.token !== 'string' || !sameSecret(request.query.token, secret)) {
         request.log.warn({ provider: name }, 'callback refused: wrong or missing token');
+        count('unauthorized');
         return reply.code(401).send({ error: 'wrong or missing token' });
       }
       let reports;
@@ -40,13 +43,29 @@ export function registerCallbackRoutes(app: FastifyInstance, services: Services)
       } catch (error) {
         if (!(error instanceof MalformedCallbackError)) throw error;
         request.log.warn({ provider: name, reason: error.message, body: truncate(request.body) }, 'malformed callback');
+        count('malformed');
         return reply.code(400).send({ error: error.message });
       }
+      const unreadable = reports.find((report) => Object.values(report.match).some((value) => value !== undefined && !isStorable(value)));
+      if (unreadable) {
+        request.log.warn({ provider: name }, 'callback with unreadable identifiers');
+        count('malformed');
+        return reply.code(400).send({ error: 'identifiers must be well-formed text without NUL characters' });
+      }
       const result = await batcher.submit(name, reports);
+      count(result.unmatched > 0 ? 'unmatched' : result.applied > 0 ? 'applied' : 'duplicate');
       if (result.unmatched > 0) request.log.warn({ provider: name, ...result }, 'callback reports matched no delivery');
       return reply.code(200).send(result);
     },
   );
+}
+
+function isKnown(name: string): boolean {
+  return (PROVIDER_NAMES as readonly string[]).includes(name);
+}
+
+function isStorable(value: string): boolean {
+  return !value.includes('\u0000') && value.isWellFormed() && value.length <= 200;
 }
 
 function truncate(body: unknown): string {

@@ -4,6 +4,7 @@ import { PrismaClient } from './generated/prisma/client.ts';
 export type Db = PrismaClient;
 
 export function createDb(url: string, poolSize = 10): Db {
-  const adapter = new PrismaPg({ connectionString: url, max: poolSize });
+  // A connection that cannot be made in 5 s fails the query instead of waiting forever.
+  const adapter = new PrismaPg({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
   return new PrismaClient({ adapter });
 }

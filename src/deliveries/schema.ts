@@ -5,7 +5,7 @@ import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { globalIdOf, rowIdOf } from '../graphql/ids.ts';
-import { coded } from '../graphql/validation.ts';
+import { coded, storableText } from '../graphql/validation.ts';
 import { Message } from '../messages/schema.ts';
 import { formatMoney } from '../messages/money.ts';
 import { normaliseNumber } from '../messages/recipients.ts';
@@ -69,7 +69,12 @@ const DeliveryReportFilter = builder.inputType('DeliveryReportFilter', {
     messageId: t.id({ required: false }),
   }),
   validate: z
-    .looseObject({ startDate: z.date().nullish(), endDate: z.date().nullish() })
+    .looseObject({
+      startDate: z.date().nullish(),
+      endDate: z.date().nullish(),
+      recipient: storableText.max(64).nullish(),
+      senderId: storableText.max(64).nullish(),
+    })
     .refine((f) => !f.startDate || !f.endDate || f.startDate < f.endDate, coded('BAD_USER_INPUT', 'startDate must be before endDate')),
 });
 

@@ -43,6 +43,8 @@ export type DispatcherOptions = {
   callbackUrlFor?: (provider: string) => string | undefined;
   /** Overrides the first poll delay of providers without callbacks. */
   reportPollAfterMs?: number;
+  /** Overrides how long a provider that calls back has before it is asked (a lost callback). */
+  callbackSafetyPollMs?: number;
   /** Requests per second per provider, overriding their defaults. */
   providerRates?: Record<string, number>;
 };
@@ -320,7 +322,8 @@ export class Dispatcher {
 
   private firstPollAfter(provider: SmsProvider): number {
     const { reports, firstPollAfterMs } = provider.capabilities;
-    return reports === 'poll' && this.options.reportPollAfterMs !== undefined ? this.options.reportPollAfterMs : firstPollAfterMs;
+    const override = reports === 'poll' ? this.options.reportPollAfterMs : this.options.callbackSafetyPollMs;
+    return override ?? firstPollAfterMs;
   }
 
   private async poll(items: WorkItem[]): Promise<void> {

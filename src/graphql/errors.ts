@@ -43,3 +43,20 @@ export class GatewayError extends GraphQLError {
     this.code = code;
   }
 }
+
+/**
+ * A parse, validation or coercion error: the client sent something malformed. Codes of the
+ * libraries (GRAPHQL_PARSE_FAILED, BAD_REQUEST...) become the contract's BAD_USER_INPUT and
+ * stay readable as `reason`.
+ */
+export function asBadUserInput(error: GraphQLError): GraphQLError {
+  const { code, ...extensions } = error.extensions;
+  if (isErrorCode(code)) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions: { ...extensions, code: 'BAD_USER_INPUT', ...(typeof code === 'string' ? { reason: code } : {}) },
+  });
+}

@@ -1,6 +1,7 @@
 import { getOperationAST, type DocumentNode, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Metrics } from '../http/metrics.ts';
+import { asBadUserInput } from './errors.ts';
 
 /** The root field an operation asks for first: a bounded label, unlike client operation names. */
 function rootFieldOf(document: DocumentNode, operationName?: string | null): { field: string; type: string } {
@@ -35,6 +36,22 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
       return {
         onSubscribeResult: ({ result }) => done('errors' in result ? (result as { errors?: readonly GraphQLError[] }).errors : undefined),
         onSubscribeError: () => done([{ extensions: { code: 'INTERNAL_ERROR' } } as unknown as GraphQLError]),
+      };
+    },
+  };
+}
+
+/** Parse and validation errors carry the contract's BAD_USER_INPUT, over HTTP and WebSocket. */
+export function useContractCodesForMalformedRequests(): Plugin {
+  return {
+    onParse() {
+      return ({ result, replaceParseResult }) => {
+        if (result instanceof Error && 'extensions' in result) replaceParseResult(asBadUserInput(result as GraphQLError));
+      };
+    },
+    onValidate() {
+      return ({ result, setResult }) => {
+        if (result.length > 0) setResult(result.map((error) => asBadUserInput(error as GraphQLError)));
       };
     },
   };

@@ -1,40 +1,108 @@
 import type { Server } from 'node:http';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import type { Services } from '../services.ts';
-import { GatewayError } from './errors.ts';
+import { GraphQLError } from 'graphql';
+import { asBadUserInput, GatewayError } from './errors.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 type Extra = { caller?: Caller };
 
+/** Closed when the key behind a connection is revoked, or when a key has too many connections. */
+export const REVOKED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
+export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
+
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the GraphQL path. Operations run through
  * yoga's envelop, so error masking and every plugin apply as they do over HTTP. The API key
- * comes in `connection_init`: missing closes with 4401, invalid with 4403.
+ * comes in `connection_init`: missing closes with 4401, invalid with 4403. Dead peers are
+ * found by pings; connections of a revoked key are closed within a revocation check period.
  */
 export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, services: Services) {
-  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint });
+  const limits = services.config.websocket;
+  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
+  const callers = new Map<WebSocket, Caller>();
+  const connectionsPerKey = new Map<string, number>();
+  const alive = new WeakSet<WebSocket>();
+
+  wss.on('connection', (socket) => {
+    services.metrics.websockets.inc();
+    alive.add(socket);
+    socket.on('pong', () => alive.add(socket));
+    socket.on('close', () => {
+      services.metrics.websockets.dec();
+      const caller = callers.get(socket);
+      if (!caller) return;
+      callers.delete(socket);
+      connectionsPerKey.set(caller.apiKeyId, (connectionsPerKey.get(caller.apiKeyId) ?? 1) - 1);
+    });
+  });
+
+  const keepAlive = setInterval(() => {
+    for (const socket of wss.clients) {
+      if (!alive.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      alive.delete(socket);
+      socket.ping();
+    }
+  }, limits.keepAliveMs);
+
+  // One query per period for every connection of this process, whatever their number.
+  const revocationCheck = setInterval(() => {
+    const keyIds = [...new Set([...callers.values()].map((c) => c.apiKeyId))];
+    if (keyIds.length === 0) return;
+    services.db.apiKey
+      .findMany({ where: { id: { in: keyIds }, revokedAt: { not: null } }, select: { id: true } })
+      .then((revoked) => {
+        const ids = new Set(revoked.map((k) => k.id));
+        for (const [socket, caller] of callers) {
+          if (ids.has(caller.apiKeyId)) socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
+        }
+      })
+      .catch((error: unknown) => services.logger.warn({ err: error }, 'could not check for revoked keys'));
+  }, limits.revocationCheckMs);
+
   const disposable = useServer<Record<string, unknown>, Extra>(
     {
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       execute: (args) => (args as unknown as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args as unknown as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         const header = ctx.connectionParams?.authorization;
+        const socket = ctx.extra.socket;
         if (typeof header !== 'string' || !header.trim()) {
-          ctx.extra.socket.close(CloseCode.Unauthorized, 'Unauthorized: send {"authorization": "Bearer <api key>"}');
+          socket.close(CloseCode.Unauthorized, 'Unauthorized: send {"authorization": "Bearer <api key>"}');
           return false;
         }
+        let caller: Caller;
         try {
-          ctx.extra.caller = await authenticate(services.db, header);
-          return true;
+          caller = await authenticate(services.db, header);
         } catch (error) {
           if (error instanceof GatewayError) return false;
           throw error;
         }
+        const open = connectionsPerKey.get(caller.apiKeyId) ?? 0;
+        if (open >= limits.maxConnectionsPerKey) {
+          socket.close(TOO_MANY_CONNECTIONS_CLOSE.code, TOO_MANY_CONNECTIONS_CLOSE.reason);
+          return false;
+        }
+        connectionsPerKey.set(caller.apiKeyId, open + 1);
+        callers.set(socket, caller);
+        ctx.extra.caller = caller;
+        return true;
       },
       onSubscribe: async (ctx, _id, params) => {
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
+          return [
+            new GatewayError('RATE_LIMITED', `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`, {
+              retryAfterSeconds: 0,
+            }),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -42,17 +110,24 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
           params,
           caller: ctx.extra.caller,
         });
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [asBadUserInput(error)];
+          throw error;
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           execute,
           subscribe,
         };
         const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
+        if (errors.length) return errors.map(asBadUserInput);
         return args;
       },
     },
@@ -62,6 +137,8 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     wss,
     /** Closes every socket with `code` (1001 when the server goes away). */
     async close(code = 1001, reason = 'Server shutting down') {
+      clearInterval(keepAlive);
+      clearInterval(revocationCheck);
       for (const client of wss.clients) client.close(code, reason);
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

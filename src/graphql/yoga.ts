@@ -6,8 +6,8 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
-import { GatewayError } from './errors.ts';
-import { useOperationMetrics } from './plugins.ts';
+import { asBadUserInput, GatewayError } from './errors.ts';
+import { useContractCodesForMalformedRequests, useOperationMetrics } from './plugins.ts';
 import { schema } from './schema.ts';
 
 /**
@@ -54,6 +54,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       useAuthorizationHeaderRequired(),
       useCSRFPrevention({ requestHeaders: ['authorization'] }),
       EnvelopArmorPlugin(ARMOR),
+      useContractCodesForMalformedRequests(),
       ...(config.production ? [useDisableIntrospection()] : []),
       useOperationMetrics(services.metrics),
     ],
@@ -66,16 +67,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof GatewayError) return error as GraphQLError;
         if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
-          // Parse, validation and argument coercion errors: the client sent something malformed.
-          return error.extensions.code
-            ? error
-            : new GraphQLError(error.message, {
-                nodes: error.nodes,
-                source: error.source,
-                positions: error.positions,
-                path: error.path,
-                extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
-              });
+          return asBadUserInput(error);
         }
         logger.error({ err: original ?? error, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
         return new GraphQLError('Internal server error.', {

@@ -4,7 +4,7 @@ import { limit } from '../graphql/context.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
-import { coded } from '../graphql/validation.ts';
+import { coded, hasVisibleText, storableText } from '../graphql/validation.ts';
 import { acceptSend } from './accept.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
@@ -54,8 +54,8 @@ const PersonalizedRecipientInput = builder.inputType('PersonalizedRecipientInput
   }),
 });
 
-const recipientText = z.string().max(64, 'a recipient is at most 64 characters');
-const variables = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]), {
+const recipientText = storableText.max(64, 'a recipient is at most 64 characters');
+const variables = z.record(z.string(), z.union([storableText, z.number(), z.boolean(), z.null()]), {
   error: 'variables must be an object of text, number or boolean values',
 });
 
@@ -75,9 +75,8 @@ export const SendSmsInput = builder.inputType('SendSmsInput', {
 }).validate(
   z
     .object({
-      message: z
-        .string()
-        .refine((text) => text.trim().length > 0, coded('MISSING_MESSAGE', 'the message text is empty'))
+      message: storableText
+        .refine(hasVisibleText, coded('MISSING_MESSAGE', 'the message text is empty'))
         .refine((text) => text.length <= MAX_TEXT_LENGTH, coded('MESSAGE_TOO_LONG', `at most ${MAX_TEXT_LENGTH} characters`)),
       recipients: z.array(recipientText).nullish(),
       personalized: z.array(z.object({ to: recipientText, variables })).nullish(),
@@ -93,13 +92,12 @@ export const SendSmsInput = builder.inputType('SendSmsInput', {
           coded('INVALID_SCHEDULE_TIME', 'at most 35 days ahead'),
         )
         .nullish(),
-      reference: z
-        .string()
+      reference: storableText
         .min(1, 'the reference is empty')
         .max(128, 'at most 128 characters')
         .refine((ref) => !/\p{Cc}/u.test(ref), 'control characters are not allowed')
         .nullish(),
-      provider: z.string().max(64).nullish(),
+      provider: storableText.max(64).nullish(),
     })
     .refine(
       (input) => (input.recipients?.length ?? 0) + (input.personalized?.length ?? 0) > 0,

@@ -27,6 +27,8 @@ describe('two dispatcher processes on one queue', () => {
       ...mifumo.environment(mifumo.simulatorConfig, sim.url),
       DISPATCH_BATCH_SIZE: '250',
       DISPATCH_POLL_INTERVAL_MS: '50',
+      // A callback lost under load is recovered from Mifumo's status endpoint soon, not in 10 min.
+      CALLBACK_SAFETY_POLL_MS: '5000',
     };
     const [a, b] = await Promise.all([spawnGateway(env), spawnGateway(env)]);
     running.push(a, b);
@@ -45,8 +47,13 @@ describe('two dispatcher processes on one queue', () => {
     await eventually(
       async () => (await db.delivery.count({ where: { accountId, status: { in: ['QUEUED', 'SENT'] } } })) === 0,
       'all 2,000 deliveries to end',
-      120_000,
-    );
+      150_000,
+    ).catch(async (error: Error) => {
+      const byStatus = await db.delivery.groupBy({ by: ['status'], where: { accountId }, _count: true });
+      const callbacks: Record<string, number> = {};
+      for (const c of sim.callbacks) callbacks[String(c.status)] = (callbacks[String(c.status)] ?? 0) + 1;
+      throw new Error(`${error.message}: ${JSON.stringify(byStatus)}; callbacks answered ${JSON.stringify(callbacks)}`);
+    });
     const submitted = sim
       .requests('/api/integration/v1/sms/send/')
       .flatMap((request) => (request.body as { recipients: string[] }).recipients);
@@ -62,7 +69,7 @@ describe('two dispatcher processes on one queue', () => {
       const sent = /^sms_gateway_delivery_updates_total\{provider="mifumo",status="SENT"\} (\d+)/m.exec(metrics);
       expect(Number(sent?.[1] ?? 0)).toBeGreaterThan(0);
     }
-  }, 180_000);
+  }, 200_000);
 });
 
 async function secretOf(databaseUrl: string): Promise<string> {
