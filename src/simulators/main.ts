@@ -8,10 +8,11 @@ import type { SimulatorServer } from '../providers/simulator/server.ts';
 const { values } = parseArgs({
   options: {
     'report-delay-ms': { type: 'string', default: '2000' },
-    'base-port': { type: 'string', default: '0' },
-    /** The gateway's base URL and callback secret, for providers whose webhook is set up on their side. */
-    gateway: { type: 'string' },
-    'callback-secret': { type: 'string' },
+    /** Mifumo on this port, MiM SMS on the next, then MTN Congo and NextSMS; 0 for any free ports. */
+    'base-port': { type: 'string', default: '4101' },
+    /** Where Mifumo's webhook (set on its side, in its dashboard) should call: the gateway. */
+    gateway: { type: 'string', default: 'http://127.0.0.1:4000' },
+    'callback-secret': { type: 'string', default: process.env.CALLBACK_SECRET },
   },
 });
 
@@ -29,7 +30,13 @@ for (const [i, module] of PROVIDER_MODULES.entries()) {
   simulators.push({ module, sim });
 }
 
-const env = Object.assign({}, ...simulators.map(({ module, sim }) => module.environment(module.simulatorConfig, sim.url)));
+const env: Record<string, string> = Object.assign(
+  {},
+  ...simulators.map(({ module, sim }) => module.environment(module.simulatorConfig, sim.url)),
+  values['callback-secret'] ? { CALLBACK_SECRET: values['callback-secret'] } : {},
+  // The simulators report within seconds; poll them as soon.
+  { REPORT_POLL_AFTER_MS: values['report-delay-ms'] },
+);
 process.stdout.write(
   `${JSON.stringify(
     {
@@ -42,6 +49,9 @@ process.stdout.write(
   )}\n`,
 );
 process.stderr.write(`\nTo send through them:\n  ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' \\\n  ')} npm start\n`);
+if (!values['callback-secret']) {
+  process.stderr.write('\nMifumo reports by webhook: set CALLBACK_SECRET here and for npm start to receive them.\n');
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
