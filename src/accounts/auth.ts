@@ -25,21 +25,15 @@ export async function authenticate(db: Db, header: string | null | undefined): P
   if (!key || !looksLikeApiKey(key)) {
     throw new GatewayError('INVALID_API_KEY', 'The API key is malformed.');
   }
-  const found = await db.apiKey.findUnique({
-    where: { keyHash: hashApiKey(key) },
-    select: { id: true, prefix: true, scopes: true, revokedAt: true, account: { select: { id: true, isTest: true, currency: true } } },
-  });
-  if (!found || found.revokedAt) {
+  // One indexed query per request, so a revoked key fails its very next request.
+  const [found] = await db.$queryRaw<Caller[]>`
+    SELECT k.id AS "apiKeyId", k.prefix AS "keyPrefix", k.scopes, a.id AS "accountId", a.is_test AS "isTest", a.currency
+    FROM api_keys k JOIN accounts a ON a.id = k.account_id
+    WHERE k.key_hash = ${hashApiKey(key)} AND k.revoked_at IS NULL`;
+  if (!found) {
     throw new GatewayError('INVALID_API_KEY', 'The API key is unknown or revoked.');
   }
-  return {
-    accountId: found.account.id,
-    apiKeyId: found.id,
-    keyPrefix: found.prefix,
-    scopes: found.scopes as Scope[],
-    isTest: found.account.isTest,
-    currency: found.account.currency,
-  };
+  return found;
 }
 
 /** Whether the key is still valid: used to end long-lived connections of revoked keys. */

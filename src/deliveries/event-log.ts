@@ -52,40 +52,48 @@ export function eventOf(delivery: Delivery, messageStatus: MessageStatus, raw: u
  */
 export async function appendEvents(tx: TransactionClient, events: NewEvent[], occurredAt: Date): Promise<bigint[]> {
   if (events.length === 0) return [];
-  const countByAccount = new Map<string, number>();
-  for (const event of events) countByAccount.set(event.accountId, (countByAccount.get(event.accountId) ?? 0) + 1);
-  const accounts = [...countByAccount.keys()].sort();
-  const blocks = await tx.$queryRaw<Array<{ accountId: string; lastSeq: bigint }>>`
-    INSERT INTO account_event_seqs (account_id, last_seq)
-    SELECT account_id, n FROM unnest(${accounts}::uuid[], ${accounts.map((a) => countByAccount.get(a)!)}::bigint[]) AS t(account_id, n)
-    ORDER BY account_id
-    ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
-    RETURNING account_id AS "accountId", last_seq AS "lastSeq"`;
-  const next = new Map<string, bigint>();
-  for (const block of blocks) {
-    next.set(block.accountId, block.lastSeq - BigInt(countByAccount.get(block.accountId)!) + 1n);
-  }
-  const seqs = events.map((event) => {
-    const seq = next.get(event.accountId)!;
-    next.set(event.accountId, seq + 1n);
-    return seq;
-  });
-  await tx.$executeRaw`
+  // One statement: take a block of numbers per account (in account order, so concurrent
+  // writers lock the counters in the same order) and number the events within it.
+  const rows = await tx.$queryRaw<Array<{ accountId: string; seq: bigint }>>`
+    WITH input AS (
+      SELECT t.*, row_number() OVER (PARTITION BY account_id ORDER BY ord) AS rank
+      FROM unnest(
+        ${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.messageId)}::uuid[],
+        ${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.status)}::text[],
+        ${events.map((e) => e.messageStatus)}::text[], ${events.map((e) => e.provider)}::text[],
+        ${events.map((e) => e.providerMessageId)}::text[], ${events.map((e) => e.errorCode)}::text[],
+        ${events.map((e) => e.errorMessage)}::text[], ${events.map((e) => e.sentAt)}::timestamptz[],
+        ${events.map((e) => e.deliveredAt)}::timestamptz[],
+        ${events.map((e) => (e.raw === undefined || e.raw === null ? null : JSON.stringify(e.raw)))}::jsonb[]
+      ) WITH ORDINALITY AS t(account_id, message_id, delivery_id, status, message_status, provider, provider_message_id,
+        error_code, error_message, sent_at, delivered_at, raw, ord)
+    ), counts AS (
+      SELECT account_id, count(*) AS n FROM input GROUP BY account_id
+    ), blocks AS (
+      INSERT INTO account_event_seqs (account_id, last_seq)
+      SELECT account_id, n FROM counts ORDER BY account_id
+      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
+      RETURNING account_id, last_seq
+    )
     INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,
       provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
-    SELECT account_id, seq, message_id, delivery_id, status::"DeliveryStatus", message_status::"MessageStatus", provider,
-      provider_message_id, error_code, error_message, sent_at, delivered_at, raw, ${occurredAt}::timestamptz
-    FROM unnest(
-      ${events.map((e) => e.accountId)}::uuid[], ${seqs}::bigint[], ${events.map((e) => e.messageId)}::uuid[],
-      ${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.status)}::text[],
-      ${events.map((e) => e.messageStatus)}::text[], ${events.map((e) => e.provider)}::text[],
-      ${events.map((e) => e.providerMessageId)}::text[], ${events.map((e) => e.errorCode)}::text[],
-      ${events.map((e) => e.errorMessage)}::text[], ${events.map((e) => e.sentAt)}::timestamptz[],
-      ${events.map((e) => e.deliveredAt)}::timestamptz[],
-      ${events.map((e) => (e.raw === undefined || e.raw === null ? null : JSON.stringify(e.raw)))}::jsonb[]
-    ) AS t(account_id, seq, message_id, delivery_id, status, message_status, provider, provider_message_id,
-      error_code, error_message, sent_at, delivered_at, raw)`;
-  return seqs;
+    SELECT i.account_id, b.last_seq - c.n + i.rank, i.message_id, i.delivery_id, i.status::"DeliveryStatus",
+      i.message_status::"MessageStatus", i.provider, i.provider_message_id, i.error_code, i.error_message,
+      i.sent_at, i.delivered_at, i.raw, ${occurredAt}::timestamptz
+    FROM input i JOIN blocks b ON b.account_id = i.account_id JOIN counts c ON c.account_id = i.account_id
+    RETURNING account_id AS "accountId", seq`;
+  // Each account's numbers are contiguous and follow the order of its events.
+  const first = new Map<string, bigint>();
+  for (const row of rows) {
+    const known = first.get(row.accountId);
+    if (known === undefined || row.seq < known) first.set(row.accountId, row.seq);
+  }
+  const rank = new Map<string, bigint>();
+  return events.map((event) => {
+    const offset = rank.get(event.accountId) ?? 0n;
+    rank.set(event.accountId, offset + 1n);
+    return first.get(event.accountId)! + offset;
+  });
 }
 
 export async function lastSeq(db: Db, accountId: string): Promise<bigint> {

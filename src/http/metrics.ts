@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Db } from '../db/client.ts';
+import { statementsSent, type Db } from '../db/client.ts';
 import type { DeliveryUpdate } from '../deliveries/records.ts';
 import { queueStats } from '../dispatch/jobs.ts';
 
@@ -46,6 +46,15 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(sources.liveSubscribers());
+      },
+    });
+    new Counter({
+      name: 'sms_gateway_db_statements_total',
+      help: 'SQL statements sent to PostgreSQL by this process',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(statementsSent(sources.db));
       },
     });
     // Read once per scrape, shared by both gauges.

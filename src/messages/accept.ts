@@ -5,7 +5,6 @@ import type { Delivery, DeliveryStatus, TransactionClient } from '../db/sql.ts';
 import { appendEvents, eventOf } from '../deliveries/event-log.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import type { DeliveryUpdate, MessageSnapshot } from '../deliveries/records.ts';
-import { messageStatusOf } from '../deliveries/status.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import type { SendPlan } from './send-plan.ts';
@@ -55,13 +54,9 @@ export async function acceptSend(
   try {
     updates = await deps.db.$transaction(
       async (tx) => {
-        await insertMessage(tx, caller, plan, messageId, status, now);
+        await insertMessage(tx, caller, plan, message, deliveries);
+        // The account's rows are locked from here to commit: the debit, then the event numbers.
         if (plan.cost.greaterThan(0)) await debit(tx, caller.accountId, plan, messageId);
-        await insertDeliveries(tx, deliveries);
-        await tx.$executeRaw`
-          INSERT INTO dispatch_jobs (delivery_id, kind, run_at)
-          SELECT id, 'SUBMIT', ${plan.scheduledAt ?? now}::timestamptz
-          FROM unnest(${deliveries.map((d) => d.id)}::uuid[]) AS t(id)`;
         const seqs = await appendEvents(tx, deliveries.map((d) => eventOf(d, message.status)), now);
         return deliveries.map((delivery, i) => ({
           seq: seqs[i]!,
@@ -82,43 +77,52 @@ export async function acceptSend(
   return { messageId, rejectedRecipients: plan.rejected, replayed: false };
 }
 
+/**
+ * The message, its deliveries and their dispatch jobs, in one statement however many
+ * recipients there are. With a reference, a concurrent request with the same one waits here
+ * for the first to commit or roll back, then finds it taken (or takes its place).
+ */
 async function insertMessage(
   tx: TransactionClient,
   caller: Caller,
   plan: SendPlan,
-  messageId: string,
-  status: DeliveryStatus,
-  now: Date,
+  message: MessageSnapshot,
+  rows: Delivery[],
 ) {
   const counts = { scheduled: 0, queued: 0, sent: 0, delivered: 0, failed: 0 };
-  counts[status === 'SCHEDULED' ? 'scheduled' : 'queued'] = plan.deliveries.length;
-  // With a reference, a concurrent request with the same one waits here for the first to
-  // commit or roll back, then finds it (or takes its place).
-  const inserted = await tx.message.createMany({
-    skipDuplicates: true,
-    data: {
-      id: messageId,
-      accountId: caller.accountId,
-      text: plan.text,
-      senderId: plan.senderId,
-      reference: plan.reference,
-      requestHash: plan.requestHash,
-      status: messageStatusOf(counts, plan.deliveries.length),
-      encoding: plan.encoding,
-      segments: plan.segments,
-      recipientCount: plan.deliveries.length,
-      cost: plan.cost.toString(),
-      currency: plan.currency,
-      requestedProvider: plan.requestedProvider,
-      rejectedRecipients: plan.rejected,
-      scheduledAt: plan.scheduledAt,
-      scheduledCount: counts.scheduled,
-      queuedCount: counts.queued,
-      createdAt: now,
-      updatedAt: now,
-    },
-  });
-  if (inserted.count === 0) throw new ReferenceTaken();
+  counts[message.status === 'SCHEDULED' ? 'scheduled' : 'queued'] = rows.length;
+  const [result] = await tx.$queryRaw<Array<{ inserted: number }>>`
+    WITH message AS (
+      INSERT INTO messages (id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
+        recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, scheduled_count,
+        queued_count, created_at, updated_at)
+      VALUES (${message.id}::uuid, ${caller.accountId}::uuid, ${plan.text}, ${plan.senderId}, ${plan.reference},
+        ${plan.requestHash}, ${message.status}::"MessageStatus", ${plan.encoding}::"SmsEncoding", ${plan.segments},
+        ${rows.length}, ${plan.cost.toString()}::numeric, ${plan.currency}, ${plan.requestedProvider},
+        ${JSON.stringify(plan.rejected)}::jsonb, ${plan.scheduledAt}::timestamptz, ${counts.scheduled}, ${counts.queued},
+        ${message.createdAt}::timestamptz, ${message.createdAt}::timestamptz)
+      ON CONFLICT (account_id, reference) DO NOTHING
+      RETURNING id
+    ), delivery AS (
+      INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status,
+        route, created_at, updated_at)
+      SELECT t.id, ${message.id}::uuid, ${caller.accountId}::uuid, t.recipient, t.country, t.body, t.variables, t.segments,
+        t.price, ${message.status === 'SCHEDULED' ? 'SCHEDULED' : 'QUEUED'}::"DeliveryStatus",
+        -- Routes are ragged text[][]; they travel as JSON and become text[] per row.
+        ARRAY(SELECT jsonb_array_elements_text(t.route)), ${message.createdAt}::timestamptz, ${message.createdAt}::timestamptz
+      FROM unnest(${rows.map((d) => d.id)}::uuid[], ${rows.map((d) => d.recipient)}::text[], ${rows.map((d) => d.country)}::text[],
+        ${rows.map((d) => d.body)}::text[], ${rows.map((d) => (d.variables ? JSON.stringify(d.variables) : null))}::jsonb[],
+        ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
+        ${rows.map((d) => JSON.stringify(d.route))}::jsonb[]
+      ) AS t(id, recipient, country, body, variables, segments, price, route)
+      WHERE EXISTS (SELECT 1 FROM message)
+      RETURNING id
+    ), job AS (
+      INSERT INTO dispatch_jobs (delivery_id, kind, run_at)
+      SELECT id, 'SUBMIT', ${plan.scheduledAt ?? message.createdAt}::timestamptz FROM delivery
+    )
+    SELECT count(*)::int AS inserted FROM message`;
+  if (!result || result.inserted === 0) throw new ReferenceTaken();
 }
 
 async function debit(tx: TransactionClient, accountId: string, plan: SendPlan, messageId: string) {
@@ -139,23 +143,6 @@ async function debit(tx: TransactionClient, accountId: string, plan: SendPlan, m
       currency: plan.currency,
     });
   }
-}
-
-/** All deliveries of a message in one statement, however many recipients it has. */
-async function insertDeliveries(tx: TransactionClient, rows: Delivery[]) {
-  const first = rows[0]!;
-  // Routes are ragged text[][]; they travel as JSON and become text[] per row.
-  await tx.$executeRaw`
-    INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status, route,
-      created_at, updated_at)
-    SELECT id, ${first.messageId}::uuid, ${first.accountId}::uuid, recipient, country, body, variables, segments, price,
-      ${first.status}::"DeliveryStatus", ARRAY(SELECT jsonb_array_elements_text(route)),
-      ${first.createdAt}::timestamptz, ${first.createdAt}::timestamptz
-    FROM unnest(${rows.map((d) => d.id)}::uuid[], ${rows.map((d) => d.recipient)}::text[], ${rows.map((d) => d.country)}::text[],
-      ${rows.map((d) => d.body)}::text[], ${rows.map((d) => (d.variables ? JSON.stringify(d.variables) : null))}::jsonb[],
-      ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
-      ${rows.map((d) => JSON.stringify(d.route))}::jsonb[]
-    ) AS t(id, recipient, country, body, variables, segments, price, route)`;
 }
 
 function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: DeliveryStatus, now: Date): MessageSnapshot {
