@@ -6,6 +6,7 @@ import { attachWebSocket } from './graphql/websocket.ts';
 import { createGraphQLServer } from './graphql/yoga.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { registerMetricsRoute } from './http/metrics.ts';
+import { registerMonitorRoutes } from './monitor/route.ts';
 import type { Logger } from './logger.ts';
 import { requestContext } from './request-context.ts';
 import { closeServices, createServices, type Services } from './services.ts';
@@ -33,6 +34,7 @@ export function buildApp(config: Config, logger: Logger): App {
   registerHealthRoutes(app, services);
   registerMetricsRoute(app, services.metrics);
   registerCallbackRoutes(app, services);
+  registerMonitorRoutes(app);
 
   // A GraphQL client reads GraphQL errors, also for a body the server would not read.
   app.setErrorHandler<Error & { statusCode?: number }>((error, request, reply) => {

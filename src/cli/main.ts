@@ -8,6 +8,11 @@ import { createDb, type Db } from '../db/client.ts';
 import { prepareDatabase } from '../db/bootstrap.ts';
 import { pino } from 'pino';
 import { providerStatus } from '../providers/status-report.ts';
+import { Presets, SingleBar } from 'cli-progress';
+import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
+import { sendCsv } from '../messages/csv-send.ts';
+import { createProviders } from '../providers/index.ts';
+import { GatewayError } from '../graphql/errors.ts';
 
 class UsageError extends Error {}
 
@@ -89,6 +94,33 @@ export function buildCli(): Command {
     .action(async (options: { key: string }) => print(await withDb((db) => revokeApiKey(db, options.key))));
 
   program
+    .command('send')
+    .description('bulk send from a CSV file (phone column, optional message column, other columns fill {{placeholders}})')
+    .requiredOption('--account <id>', 'account id')
+    .requiredOption('--csv <file>', 'CSV file with a header row')
+    .option('--message <text>', 'the text for every row (may hold {{placeholders}})')
+    .action(async (options: { account: string; csv: string; message?: string }) => {
+      const config = loadConfig();
+      const progress = new SingleBar({ stream: process.stderr, format: 'sending {bar} {value}/{total} recipients' }, Presets.shades_classic);
+      const result = await withDb(async (db) => {
+        const account = await db.account.findUnique({ where: { id: options.account } });
+        if (!account) throw new UsageError(`no account ${options.account}`);
+        const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, pino({ level: 'silent' })) : createInProcessBus();
+        try {
+          const caller = { accountId: account.id, apiKeyId: 'cli', keyPrefix: 'cli', scopes: ['send' as const], isTest: account.isTest, currency: account.currency };
+          return await sendCsv({ db, bus, config, providers: createProviders(config, pino({ level: 'silent' })) }, caller, options.csv, {
+            message: options.message,
+            onProgress: (done, total) => (done === 0 ? progress.start(total, 0) : progress.update(done)),
+          });
+        } finally {
+          progress.stop();
+          await bus.close();
+        }
+      });
+      print(result);
+    });
+
+  program
     .command('providers')
     .description('upstream providers')
     .command('status')
@@ -114,7 +146,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    const known = error instanceof AccountError || error instanceof UsageError;
+    const known = error instanceof AccountError || error instanceof UsageError || error instanceof GatewayError;
+    if (error instanceof GatewayError) {
+      process.stderr.write(`error: ${error.code}: ${error.message}\n`);
+      return 2;
+    }
     process.stderr.write(`error: ${known ? (error as Error).message : String((error as Error)?.stack ?? error)}\n`);
     return known ? 2 : 1;
   }

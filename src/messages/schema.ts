@@ -1,20 +1,14 @@
-import { z } from 'zod';
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
-import { coded, hasVisibleText, storableText } from '../graphql/validation.ts';
 import { acceptSend } from './accept.ts';
+import { sendSmsInputSchema } from './send-input.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import { planSend } from './send-plan.ts';
 
-export const MAX_RECIPIENTS = 10_000;
-const MAX_TEXT_LENGTH = 5_000;
-const MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600_000;
-/** Alphanumeric sender ids: up to 11 characters with at least one letter; numeric ones up to 15 digits. */
-const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 .\-_&]{1,11}$|^\+?\d{3,15}$/;
 
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },
@@ -54,11 +48,6 @@ const PersonalizedRecipientInput = builder.inputType('PersonalizedRecipientInput
   }),
 });
 
-const recipientText = storableText.max(64, 'a recipient is at most 64 characters');
-const variables = z.record(z.string(), z.union([storableText, z.number(), z.boolean(), z.null()]), {
-  error: 'variables must be an object of text, number or boolean values',
-});
-
 export const SendSmsInput = builder.inputType('SendSmsInput', {
   fields: (t) => ({
     message: t.string({ required: true, description: 'May hold {{placeholders}} filled from `personalized`.' }),
@@ -72,42 +61,7 @@ export const SendSmsInput = builder.inputType('SendSmsInput', {
     reference: t.string({ required: false, description: 'Idempotency key, unique per account.' }),
     provider: t.string({ required: false, description: 'Force one upstream provider; otherwise routing decides.' }),
   }),
-}).validate(
-  z
-    .object({
-      message: storableText
-        .refine(hasVisibleText, coded('MISSING_MESSAGE', 'the message text is empty'))
-        .refine((text) => text.length <= MAX_TEXT_LENGTH, coded('MESSAGE_TOO_LONG', `at most ${MAX_TEXT_LENGTH} characters`)),
-      recipients: z.array(recipientText).nullish(),
-      personalized: z.array(z.object({ to: recipientText, variables })).nullish(),
-      senderId: z
-        .string()
-        .refine((id) => SENDER_ID.test(id), coded('INVALID_SENDER_ID', 'letters and digits, at most 11, or a number of up to 15 digits'))
-        .nullish(),
-      scheduleTime: z
-        .date()
-        .refine((at) => at.getTime() > Date.now(), coded('INVALID_SCHEDULE_TIME', 'the time is in the past'))
-        .refine(
-          (at) => at.getTime() <= Date.now() + MAX_SCHEDULE_AHEAD_MS,
-          coded('INVALID_SCHEDULE_TIME', 'at most 35 days ahead'),
-        )
-        .nullish(),
-      reference: storableText
-        .min(1, 'the reference is empty')
-        .max(128, 'at most 128 characters')
-        .refine((ref) => !/\p{Cc}/u.test(ref), 'control characters are not allowed')
-        .nullish(),
-      provider: storableText.max(64).nullish(),
-    })
-    .refine(
-      (input) => (input.recipients?.length ?? 0) + (input.personalized?.length ?? 0) > 0,
-      coded('MISSING_RECIPIENTS', 'give recipients or personalized'),
-    )
-    .refine(
-      (input) => (input.recipients?.length ?? 0) + (input.personalized?.length ?? 0) <= MAX_RECIPIENTS,
-      coded('BAD_USER_INPUT', `at most ${MAX_RECIPIENTS} recipients per request`),
-    ),
-);
+}).validate(sendSmsInputSchema);
 
 type SendSmsPayloadShape = { messageId: string; rejectedRecipients: RejectedRecipient[] };
 
