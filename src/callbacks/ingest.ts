@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts';
+import { groupBy } from '../shared/group-by.ts';
 import type { Publisher } from '../deliveries/publish.ts';
 import { recordTransitions, type Transition } from '../deliveries/transitions.ts';
 import type { CallbackReport } from '../providers/types.ts';
@@ -87,20 +88,14 @@ async function match(db: Db, provider: string, reports: CallbackReport[]): Promi
     SELECT id, provider_message_id AS "providerMessageId", recipient FROM deliveries
     WHERE provider = ${provider} AND (id = ANY(${ids}::uuid[]) OR provider_message_id = ANY(${providerIds}::text[]))`;
   const byId = new Map(rows.map((row) => [row.id, row]));
-  const byProviderId = new Map<string, Candidate[]>();
-  for (const row of rows) {
-    if (!row.providerMessageId) continue;
-    const list = byProviderId.get(row.providerMessageId);
-    if (list) list.push(row);
-    else byProviderId.set(row.providerMessageId, [row]);
-  }
+  const byProviderId = groupBy(rows, (row) => row.providerMessageId ?? '');
   const matched: Matched[] = [];
   const unmatched: CallbackReport[] = [];
   for (const report of reports) {
     const { deliveryId, providerMessageId, recipient } = report.match;
     const candidates = deliveryId
       ? [byId.get(deliveryId)].filter((row): row is Candidate => row !== undefined)
-      : (byProviderId.get(providerMessageId ?? '') ?? []).filter((row) => !recipient || sameNumber(row.recipient, recipient));
+      : (providerMessageId ? (byProviderId.get(providerMessageId) ?? []) : []).filter((row) => !recipient || sameNumber(row.recipient, recipient));
     if (candidates.length !== 1) {
       unmatched.push(report);
       continue;

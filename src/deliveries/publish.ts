@@ -1,4 +1,5 @@
 import type { Metrics } from '../http/metrics.ts';
+import { groupBy } from '../shared/group-by.ts';
 import type { EventBus } from './event-bus.ts';
 import type { DeliveryUpdate } from './records.ts';
 import { encodeUpdates } from './update-codec.ts';
@@ -10,14 +11,7 @@ export type Publisher = { bus: EventBus; metrics?: Metrics };
 /** Publishes committed updates, one message per account and chunk, in the order recorded. */
 export function publishUpdates({ bus, metrics }: Publisher, updates: readonly DeliveryUpdate[]): void {
   metrics?.recordUpdates(updates);
-  const byAccount = new Map<string, DeliveryUpdate[]>();
-  for (const update of updates) {
-    const accountId = update.delivery.accountId;
-    const list = byAccount.get(accountId);
-    if (list) list.push(update);
-    else byAccount.set(accountId, [update]);
-  }
-  for (const [accountId, list] of byAccount) {
+  for (const [accountId, list] of groupBy(updates, (update) => update.delivery.accountId)) {
     for (let i = 0; i < list.length; i += CHUNK) bus.publish(accountId, encodeUpdates(accountId, list.slice(i, i + CHUNK)));
   }
 }

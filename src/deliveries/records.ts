@@ -1,3 +1,4 @@
+import { groupBy } from '../shared/group-by.ts';
 import { Prisma, type Delivery, type DeliveryAttempt, type Message, type MessageStatus } from '../db/sql.ts';
 
 /** A message as carried in updates: the row without its bookkeeping columns. */
@@ -36,13 +37,8 @@ export const MESSAGE_SNAPSHOT_COLUMNS = Prisma.raw(`
   m.cost::text AS cost, m.currency, m.scheduled_at AS "scheduledAt", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`);
 
 export function groupAttempts(rows: Array<AttemptSnapshot & { deliveryId: string }>): Map<string, AttemptSnapshot[]> {
-  const byDelivery = new Map<string, AttemptSnapshot[]>();
-  for (const { deliveryId, ...attempt } of rows) {
-    const list = byDelivery.get(deliveryId);
-    if (list) list.push(attempt);
-    else byDelivery.set(deliveryId, [attempt]);
-  }
-  return byDelivery;
+  const byDelivery = groupBy(rows, (row) => row.deliveryId);
+  return new Map([...byDelivery].map(([id, list]) => [id, list.map(({ deliveryId: _, ...attempt }) => attempt)]));
 }
 
 const DATE_FIELDS = new Set(['sentAt', 'deliveredAt', 'createdAt', 'updatedAt', 'scheduledAt', 'occurredAt', 'at']);

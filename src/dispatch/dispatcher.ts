@@ -11,6 +11,7 @@ import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
 import { v7 as uuidv7 } from 'uuid';
+import { groupBy } from '../shared/group-by.ts';
 import { applyJobChanges, claimJobs, emptyChanges, fixSubmissionRefs, releaseClaims, type ClaimedJob, type JobChanges } from './jobs.ts';
 import { Throttled, type ProviderThrottle } from './throttle.ts';
 import { refundUndelivered } from './refunds.ts';
@@ -393,17 +394,6 @@ export class Dispatcher {
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {
   return { deliveryId, outcome: 'failed' as const, permanent, status: 'FAILED' as const, errorCode, errorMessage };
-}
-
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = groups.get(k);
-    if (list) list.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
+import { groupBy } from '../shared/group-by.ts';
 import type { Caller } from '../accounts/auth.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import type { Services } from '../services.ts';
@@ -33,12 +34,10 @@ export async function sendCsv(
   }
   const phoneColumn = PHONE_COLUMNS.find((name) => rows[0] && name in rows[0]);
   if (!phoneColumn) throw new GatewayError('MISSING_RECIPIENTS', `the CSV needs a column named ${PHONE_COLUMNS.join(', ')}`);
-  const byText = new Map<string, Row[]>();
-  for (const row of rows) {
-    const text = options.message ?? row.message;
-    if (!text) throw new GatewayError('MISSING_MESSAGE', 'give --message or a `message` column on every row');
-    byText.set(text, [...(byText.get(text) ?? []), row]);
+  if (rows.some((row) => !(options.message ?? row.message))) {
+    throw new GatewayError('MISSING_MESSAGE', 'give --message or a `message` column on every row');
   }
+  const byText = groupBy(rows, (row) => (options.message ?? row.message)!);
 
   const result: CsvSendResult = { messages: 0, recipients: 0, rejected: 0 };
   let done = 0;

@@ -19,6 +19,7 @@ import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } fro
 import type { ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome, OutboundSms } from '../types.ts';
 import { parseMifumoCallback } from './callback.ts';
 import { mapMifumoError, mapMifumoStatus } from './status-map.ts';
+import { groupBy } from '../../shared/group-by.ts';
 
 export const MIFUMO_PATH = '/api/integration/v1';
 export const MIFUMO_MAX_TEXT = 160;
@@ -79,15 +80,13 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
     },
 
     async send(batch: SubmitBatch) {
-      const byText = new Map<string, OutboundSms[]>();
-      for (const item of batch.items) byText.set(item.text, [...(byText.get(item.text) ?? []), item]);
+      const byText = groupBy(batch.items, (item) => item.text);
       const outcomes = await Promise.all([...byText].map(([text, items]) => sendOne(batch.senderId, text, items)));
       return outcomes.flat();
     },
 
     async fetchStatus(queries: StatusQuery[]) {
-      const byMessage = new Map<string, StatusQuery[]>();
-      for (const q of queries) byMessage.set(q.providerMessageId, [...(byMessage.get(q.providerMessageId) ?? []), q]);
+      const byMessage = groupBy(queries, (q) => q.providerMessageId);
       const reports: StatusReport[] = [];
       for (const [messageId, group] of byMessage) {
         const result = await call('GET', `/sms/status/${encodeURIComponent(messageId)}/`);

@@ -45,6 +45,7 @@ import type { Logger } from '../../logger.ts';
 import type { OutboundSms, ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
 import { mapMimsmsError, mapMimsmsStatus, MIMSMS_ERRORS, MIMSMS_RATE_LIMIT_CODE, MIMSMS_UNKNOWN } from './status-map.ts';
 import { parseMimTime } from './time.ts';
+import pMap from 'p-map';
 
 export const MIMSMS_PATHS = { send: '/send-sms', status: '/status', balance: '/balance' } as const;
 
@@ -172,12 +173,12 @@ export function createMimsmsProvider(config: MimsmsConfig, deps: ProviderDeps): 
 
     async fetchStatus(queries: StatusQuery[]) {
       let slowDown = false;
-      const results = await mapLimited(queries, STATUS_CONCURRENCY, async (query): Promise<StatusResult> => {
+      const results = await pMap(queries, async (query): Promise<StatusResult> => {
         if (slowDown) return { skipped: true };
         const result = await statusOf(query);
         if (result.failure && isRateLimit(result.failure)) slowDown = true;
         return result;
-      });
+      }, { concurrency: STATUS_CONCURRENCY });
       const failures = results.flatMap((r) => (r.failure ? [r.failure] : []));
       const asked = results.filter((r) => !r.skipped).length;
       if (asked > 0 && failures.length === asked) {
@@ -298,16 +299,3 @@ function decimalField(text: string, field: string): string | undefined {
   return new RegExp(`"${field}"\\s*:\\s*"?(\\d+(?:\\.\\d+)?)"?`).exec(text)?.[1];
 }
 
-/** Runs `task` over `items`, at most `limit` at a time, keeping their order. */
-async function mapLimited<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

@@ -54,6 +54,8 @@ import { parseMtnCongoCallback, readReceiverReport, statusAnswerSchema, type Sta
 import { MTN_CONGO_MAX_RECEIVERS, planRequests, type PlannedRequest } from './plan.ts';
 import { lookupMtnCongoError, MTN_CONGO_REFUSED_WITH_OTHERS, MTN_CONGO_UNKNOWN_ERROR } from './status-map.ts';
 import { MTN_CONGO_PATH, sameReceiver } from './wire.ts';
+import pMap from 'p-map';
+import { groupBy } from '../../shared/group-by.ts';
 
 export type MtnCongoConfig = { baseUrl: string; token: string };
 
@@ -157,14 +159,13 @@ export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDep
     },
 
     async send(batch: SubmitBatch) {
-      const outcomes = await inTurns(planRequests(batch), CONCURRENT_REQUESTS, (request) => submit(batch, request));
+      const outcomes = await pMap(planRequests(batch), (request) => submit(batch, request), { concurrency: CONCURRENT_REQUESTS });
       return outcomes.flat();
     },
 
     async fetchStatus(queries: StatusQuery[]) {
-      const byId = new Map<string, StatusQuery[]>();
-      for (const q of queries) byId.set(q.providerMessageId, [...(byId.get(q.providerMessageId) ?? []), q]);
-      const reports = await inTurns([...byId], CONCURRENT_REQUESTS, ([id, group]) => statusOf(id, group));
+      const byId = groupBy(queries, (q) => q.providerMessageId);
+      const reports = await pMap([...byId], ([id, group]) => statusOf(id, group), { concurrency: CONCURRENT_REQUESTS });
       return reports.flat();
     },
 
@@ -205,16 +206,3 @@ function badResponse(result: Answered): Failure {
   return { permanent: false, errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage: `unreadable answer (HTTP ${result.status})`, raw: result.text.slice(0, 500) };
 }
 
-/** Runs `run` over `tasks`, at most `width` at a time, keeping their order. */
-async function inTurns<T, R>(tasks: T[], width: number, run: (task: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(tasks.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      const i = next++;
-      results[i] = await run(tasks[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));
-  return results;
-}

@@ -52,6 +52,7 @@ import { createHash } from 'node:crypto';
 import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } from '../http.ts';
 import type { OutboundSms, ProviderDeps, SmsProvider, StatusMapping, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
 import { mapNextsmsStatus, NEXTSMS_REQUEST_ERRORS, type NextsmsStatusObject } from './status-map.ts';
+import { groupBy } from '../../shared/group-by.ts';
 
 export const NEXTSMS_PATHS = {
   single: '/api/sms/v1/text/single',
@@ -327,16 +328,6 @@ function referenceOf(items: OutboundSms[]): string {
   return createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 32);
 }
 
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const list = groups.get(k);
-    if (list) list.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
-}
 
 function chunk<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
