@@ -34,6 +34,8 @@ type WorkItem = {
   sentAt: Date | null;
 };
 
+const TIDY_EVERY_MS = 10 * 60_000;
+
 type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
 
 export type DispatcherOptions = {
@@ -92,15 +94,25 @@ export class Dispatcher {
   }
 
   private async run(): Promise<void> {
+    let tidiedAt = 0;
     while (this.running) {
       let claimed = 0;
       try {
         claimed = await this.runOnce();
+        if (Date.now() - tidiedAt > TIDY_EVERY_MS) {
+          tidiedAt = Date.now();
+          await this.tidy();
+        }
       } catch (error) {
         this.deps.logger.error({ err: error }, 'dispatch round failed');
       }
       if (claimed < this.options.batchSize && this.running) await this.idle();
     }
+  }
+
+  /** Reports kept for a submission that never came (a provider's mistake, or another gateway's) go after a week. */
+  private async tidy(): Promise<void> {
+    await this.deps.db.$executeRaw`DELETE FROM early_reports WHERE received_at < now() - interval '7 days'`;
   }
 
   private idle(): Promise<void> {

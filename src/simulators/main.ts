@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { PROVIDER_MODULES } from '../providers/index.ts';
 import type { ProviderModule } from '../providers/module.ts';
-import type { SimulatorServer } from '../providers/simulator/server.ts';
+import { mixedOutcomes, type SimulatedOutcome, type SimulatorServer } from '../providers/simulator/server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -13,8 +13,23 @@ const { values } = parseArgs({
     /** Where Mifumo's webhook (set on its side, in its dashboard) should call: the gateway. */
     gateway: { type: 'string', default: 'http://127.0.0.1:4000' },
     'callback-secret': { type: 'string', default: process.env.CALLBACK_SECRET },
+    /** A mix of fates instead of the last-digit rule, e.g. delivered=90,failed=7,expired=2,rejected=1. */
+    mix: { type: 'string' },
   },
 });
+
+function parseMix(text: string): Partial<Record<SimulatedOutcome, number>> {
+  return Object.fromEntries(
+    text.split(',').map((part) => {
+      const [name, weight] = part.split('=');
+      const outcome = name?.trim().toUpperCase() as SimulatedOutcome;
+      if (!['DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED'].includes(outcome) || !(Number(weight) >= 0)) {
+        throw new Error(`--mix: "${part}" is not outcome=weight (delivered, failed, expired, rejected)`);
+      }
+      return [outcome, Number(weight)];
+    }),
+  );
+}
 
 const basePort = Number(values['base-port']);
 const simulators: Array<{ module: ProviderModule<unknown>; sim: SimulatorServer }> = [];
@@ -22,6 +37,7 @@ for (const [i, module] of PROVIDER_MODULES.entries()) {
   const sim = module.createSimulator(module.simulatorConfig, {
     port: basePort ? basePort + i : 0,
     reportDelayMs: Number(values['report-delay-ms']),
+    ...(values.mix ? { outcomeFor: mixedOutcomes(parseMix(values.mix)) } : {}),
   });
   await sim.start();
   if (values.gateway && values['callback-secret']) {

@@ -92,6 +92,15 @@ describe('/ready', () => {
       expect(down.status).toBe(503);
       expect(await down.json()).toMatchObject({ database: 'down' });
       expect((await fetch(`${gateway.url}/health`)).status).toBe(200);
+      // What fails inside is masked: the client learns nothing of the database.
+      const failed = await fetch(gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer sgw_live_AAAAAAAA_${'A'.repeat(40)}` },
+        body: JSON.stringify({ query: '{ balance { amount } }' }),
+      });
+      const body = JSON.stringify(await failed.json());
+      expect(body).toContain('"code":"INTERNAL_ERROR"');
+      expect(body).not.toMatch(/prisma|postgres|ECONN|stack|timeout/i);
       await proxy.open();
       expect((await fetch(`${gateway.url}/ready`)).status).toBe(200);
     } finally {
