@@ -75,6 +75,7 @@ const envSchema = z.object({
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   KEY_REVOCATION_CHECK_MS: z.coerce.number().int().min(100).default(2000),
+  LIVE_FEED_AUDIT_MS: z.coerce.number().int().min(100).default(5000),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
 });
@@ -113,6 +114,8 @@ export type Config = {
     connectionInitTimeoutMs: number;
     keepAliveMs: number;
     revocationCheckMs: number;
+    /** How often live feeds are checked against the event log for lost publishes. */
+    feedAuditMs: number;
   };
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
   env: NodeJS.ProcessEnv;
@@ -159,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
       keepAliveMs: e.WS_KEEPALIVE_MS,
       revocationCheckMs: e.KEY_REVOCATION_CHECK_MS,
+      feedAuditMs: e.LIVE_FEED_AUDIT_MS,
     },
     retry: {
       ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),

@@ -38,7 +38,7 @@ export function createServices(config: Config, logger: Logger): Services {
   redis?.on('error', () => undefined);
   const providers = createProviders(config, logger);
   const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
-  const feeds = new LiveFeeds(db, bus, logger);
+  const feeds = new LiveFeeds(db, bus, logger, config.websocket.feedAuditMs);
   const metrics = new Metrics({ db, liveSubscribers: () => feeds.liveSubscribers });
   const dispatcher = new Dispatcher(
     { db, bus, metrics, providers, logger, health: new ProviderHealth(db) },

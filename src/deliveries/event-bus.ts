@@ -63,8 +63,17 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
   subscriber.on('ready', () => {
     if (!wasDown) return;
     wasDown = false;
-    logger.info('redis is back; live updates resume');
-    for (const listener of resumeListeners) listener();
+    // 'ready' comes before ioredis re-sends the subscriptions; a PING after them answers once
+    // they are in place, and only then is it safe to read what was missed.
+    setImmediate(() => {
+      subscriber
+        .ping()
+        .then(() => {
+          logger.info('redis is back; live updates resume');
+          for (const listener of resumeListeners) listener();
+        })
+        .catch(() => undefined);
+    });
   });
   subscriber.on('message', (channel: string, payload: string) => {
     for (const handler of handlers.get(channel) ?? []) handler(payload);

@@ -88,15 +88,41 @@ export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: 
   private readonly feeds = new Map<string, AccountFeed>();
   private live = 0;
 
+  private readonly audit: NodeJS.Timeout;
+
   constructor(
     private readonly db: Db,
     private readonly bus: EventBus,
     private readonly logger: Logger,
+    auditEveryMs = 5000,
   ) {
     super();
     bus.onResume(() => {
       for (const feed of this.feeds.values()) void feed.catchUp();
     });
+    this.audit = setInterval(() => void this.catchUpLagging(), auditEveryMs);
+    this.audit.unref();
+  }
+
+  /**
+   * A publish can be lost without Redis ever looking down (a dropped packet, a restart between
+   * two health checks). One query for every account watched here shows which feeds are behind
+   * the log; those read what they missed.
+   */
+  private async catchUpLagging(): Promise<void> {
+    if (this.feeds.size === 0) return;
+    try {
+      const rows = await this.db.accountEventSeq.findMany({
+        where: { accountId: { in: [...this.feeds.keys()] } },
+        select: { accountId: true, lastSeq: true },
+      });
+      for (const row of rows) {
+        const feed = this.feeds.get(row.accountId);
+        if (feed && row.lastSeq > feed.position) void feed.catchUp();
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not check live feeds against the event log');
+    }
   }
 
   /** Subscribers receiving live updates in this process. */
@@ -162,6 +188,7 @@ export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: 
   }
 
   close(): void {
+    clearInterval(this.audit);
     for (const feed of this.feeds.values()) feed.stop();
     this.feeds.clear();
   }

@@ -11,7 +11,14 @@ describe('one update, many subscribers', () => {
   let gateway: TestGateway;
 
   beforeAll(async () => {
-    gateway = await startGateway({ DISPATCHER: 'off', WS_MAX_CONNECTIONS_PER_KEY: '100' });
+    // No dispatcher and no periodic checks (feed audit, key revocation): nothing but the fan-out
+    // may touch the database while it is measured.
+    gateway = await startGateway({
+      DISPATCHER: 'off',
+      WS_MAX_CONNECTIONS_PER_KEY: '100',
+      LIVE_FEED_AUDIT_MS: '600000',
+      KEY_REVOCATION_CHECK_MS: '600000',
+    });
   });
   afterAll(() => gateway.stop());
 

@@ -61,7 +61,7 @@ describe('Redis going away and coming back', () => {
     const rejected = await db.delivery.count({ where: { accountId, status: 'REJECTED' } });
     expect(rejected).toBe(6);
     expect(expected).toBe(60 * 3 - rejected);
-    await resumed.until((items) => seen.length + items.length >= expected, 'every update');
+    await resumed.until((items) => seen.length + items.length >= expected, `every update (expected ${expected}, seen before ${seen.length})`, 30_000);
     resumed.dispose();
 
     const cursors = [...seen, ...resumed.items].map((u) => u.deliveryUpdated.cursor);

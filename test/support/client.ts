@@ -88,14 +88,23 @@ export class Collector<T, TVariables = Record<string, unknown>> {
 
   readonly dispose: () => void;
 
-  until(condition: (items: T[]) => boolean, description = 'condition'): Promise<T[]> {
+  /** Resolves when the items satisfy `condition`; fails (saying what it waited for) after `timeoutMs`. */
+  until(condition: (items: T[]) => boolean, description = 'condition', timeoutMs = 45_000): Promise<T[]> {
     return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.watchers = this.watchers.filter((w) => w !== check);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${description} (${this.items.length} items so far)`));
+      }, timeoutMs);
       const check = () => {
         if (condition(this.items)) {
-          this.watchers = this.watchers.filter((w) => w !== check);
+          done();
           resolve(this.items);
         } else if (this.errors.length > 0 || this.completed) {
-          this.watchers = this.watchers.filter((w) => w !== check);
+          done();
           reject(new Error(`subscription ended before ${description}: ${JSON.stringify(this.errors)}`));
         }
       };
