@@ -36,7 +36,9 @@ export function createServices(config: Config, logger: Logger): Services {
   // Commands (rate limits); fails fast while Redis is away, where callers fall back to local limits.
   const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
   redis?.on('error', () => undefined);
-  const providers = createProviders(config, logger);
+  // Every request to a provider, from any dispatcher of this gateway, takes a slot of its rate.
+  const throttle = new ProviderThrottle(redis, config.redisPrefix);
+  const providers = createProviders(config, logger, (name, defaultRate) => () => throttle.take(name, config.providerRates[name] ?? defaultRate));
   const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
   const feeds = new LiveFeeds(db, bus, logger, config.websocket.feedAuditMs);
   const metrics = new Metrics({ db, liveSubscribers: () => feeds.liveSubscribers });
@@ -49,13 +51,11 @@ export function createServices(config: Config, logger: Logger): Services {
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
       reportPollAfterMs: config.reportPollAfterMs,
       callbackSafetyPollMs: config.callbackSafetyPollMs,
-      providerRates: config.providerRates,
       callbackUrlFor: (provider) =>
         callbacks.baseUrl && callbacks.secret
           ? `${callbacks.baseUrl}/callbacks/${provider}?token=${encodeURIComponent(callbacks.secret)}`
           : undefined,
     },
-    new ProviderThrottle(redis, config.redisPrefix),
   );
   const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
   return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, callbacks, rateLimiter };

@@ -27,15 +27,16 @@ export function registerCallbackRoutes(app: FastifyInstance, services: Services)
       const name = request.params.provider;
       const provider = services.providers.get(name);
       const count = (outcome: string) => services.metrics.callbacks.inc({ provider: isKnown(name) ? name : 'other', outcome });
+      // The token first: without it, a caller learns nothing, not even which providers are on.
+      const secret = services.callbacks.secret;
+      if (!secret || typeof request.query.token !== 'string' || !sameSecret(request.query.token, secret)) {
+        request.log.warn({ provider: isKnown(name) ? name : 'other' }, 'callback refused: wrong or missing token');
+        count('unauthorized');
+        return reply.code(401).send({ error: 'wrong or missing token' });
+      }
       if (!isKnown(name) || !provider?.parseCallback) {
         count('unknown_provider');
         return reply.code(404).send({ error: `no provider "${name}" takes callbacks here` });
-      }
-      const secret = services.callbacks.secret;
-      if (!secret || typeof request.query.token !== 'string' || !sameSecret(request.query.token, secret)) {
-        request.log.warn({ provider: name }, 'callback refused: wrong or missing token');
-        count('unauthorized');
-        return reply.code(401).send({ error: 'wrong or missing token' });
       }
       let reports;
       try {

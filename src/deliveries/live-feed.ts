@@ -134,13 +134,37 @@ export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: 
    * The account's updates after `afterSeq` (replayed from the log), then live; with no
    * `afterSeq`, the updates from now on. In order, without gaps or duplicates.
    */
-  async *subscribe(accountId: string, options: { afterSeq?: bigint; messageId?: string }): AsyncGenerator<DeliveryUpdate> {
+  subscribe(accountId: string, options: { afterSeq?: bigint; messageId?: string }): AsyncIterableIterator<DeliveryUpdate> {
+    const queue = new AsyncQueue<DeliveryUpdate>();
+    const stream = this.stream(accountId, options, queue);
+    return {
+      next: () => stream.next(),
+      // Ending must not wait for the next update, which may never come: end the queue the
+      // stream waits on first, so it leaves its loop and lets go of the feed at once.
+      return: async (value?: unknown) => {
+        await queue.return();
+        return stream.return(value as undefined);
+      },
+      throw: async (error?: unknown) => {
+        await queue.return();
+        return stream.throw(error);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  private async *stream(
+    accountId: string,
+    options: { afterSeq?: bigint; messageId?: string },
+    queue: AsyncQueue<DeliveryUpdate>,
+  ): AsyncGenerator<DeliveryUpdate> {
     let feed = this.feeds.get(accountId);
     if (!feed) {
       feed = new AccountFeed(accountId, this.db, this.bus, this.logger);
       this.feeds.set(accountId, feed);
     }
-    const queue = new AsyncQueue<DeliveryUpdate>();
     const listener = (update: DeliveryUpdate) => {
       if (queue.size >= MAX_BACKLOG) {
         queue.fail(new SubscriberTooSlowError('The subscriber fell too far behind; resubscribe with the last cursor it saw.'));

@@ -45,7 +45,7 @@ const DATE_FIELDS = new Set(['sentAt', 'deliveredAt', 'createdAt', 'updatedAt', 
 const DECIMAL_FIELDS = new Set(['price', 'cost']);
 
 /** Turns JSON or text columns back into the values rows hold: ISO dates into Dates, money into Decimals. */
-export function reviveValue(key: string, value: unknown): unknown {
+function reviveValue(key: string, value: unknown): unknown {
   if (typeof value !== 'string') return value;
   if (DATE_FIELDS.has(key)) return new Date(value);
   if (DECIMAL_FIELDS.has(key)) return new Prisma.Decimal(value);

@@ -23,6 +23,12 @@ export type Transition = {
   /** When it happened, if the provider says; otherwise now. */
   at?: Date;
   raw?: unknown;
+  /**
+   * Applies only while the delivery is in one of these. A submission's failure holds only for a
+   * delivery still waiting to be sent: one a provider took meanwhile (another worker, after a
+   * lapsed lease) keeps its course.
+   */
+  onlyFrom?: readonly DeliveryStatus[];
 };
 
 export type AppliedTransition = Transition & { from: DeliveryStatus; messageId: string; accountId: string };
@@ -38,7 +44,7 @@ type Locked = { id: string; status: DeliveryStatus; messageId: string; accountId
 export async function recordTransitions(
   deps: { db: Db } & Publisher,
   transitions: readonly Transition[],
-  alsoInTransaction?: (tx: TransactionClient, applied: AppliedTransition[]) => Promise<void>,
+  alsoInTransaction?: (tx: TransactionClient, applied: AppliedTransition[], now: Date) => Promise<void>,
 ): Promise<DeliveryUpdate[]> {
   if (transitions.length === 0 && !alsoInTransaction) return [];
   const ids = [...new Set(transitions.map((t) => t.deliveryId))];
@@ -51,7 +57,7 @@ export async function recordTransitions(
         FROM deliveries WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
       const applied = decide(locked, transitions);
       if (applied.length === 0) {
-        await alsoInTransaction?.(tx, applied);
+        await alsoInTransaction?.(tx, applied, now);
         return null;
       }
 
@@ -59,7 +65,7 @@ export async function recordTransitions(
       const sentAt = new Map<string, Date>();
       for (const t of applied) {
         finalById.set(t.deliveryId, t);
-        if (t.status === 'SENT') sentAt.set(t.deliveryId, t.at ?? now);
+        if (t.status === 'SENT') sentAt.set(t.deliveryId, validDate(t.at) ?? now);
       }
       const finals = [...finalById.values()];
       const deliveryRows = await tx.$queryRaw<object[]>`
@@ -77,14 +83,14 @@ export async function recordTransitions(
           ${finals.map((t) => t.provider ?? null)}::text[], ${finals.map((t) => t.providerMessageId ?? null)}::text[],
           ${finals.map((t) => t.errorCode ?? null)}::text[], ${finals.map((t) => t.errorMessage ?? null)}::text[],
           ${finals.map((t) => sentAt.get(t.deliveryId) ?? null)}::timestamptz[],
-          ${finals.map((t) => (t.status === 'DELIVERED' ? (t.at ?? now) : null))}::timestamptz[]
+          ${finals.map((t) => (t.status === 'DELIVERED' ? (validDate(t.at) ?? now) : null))}::timestamptz[]
         ) AS v(id, status, provider, provider_message_id, error_code, error_message, sent_at, delivered_at)
         WHERE d.id = v.id
         RETURNING ${DELIVERY_COLUMNS}`;
       const deliveries = new Map(deliveryRows.map((row) => reviveDelivery(row)).map((d) => [d.id, d]));
 
       const messages = await updateMessageCounts(tx, applied, now);
-      await alsoInTransaction?.(tx, applied);
+      await alsoInTransaction?.(tx, applied, now);
 
       // Each change as the delivery stood right after it (a batch may move one delivery twice).
       const snapshots = applied.map((t): Delivery => {
@@ -101,7 +107,8 @@ export async function recordTransitions(
       const seqs = await appendEvents(tx, events, now);
       return { events, seqs, snapshots, messages };
     },
-    { timeout: 30_000 },
+    // Waits up to 10 s for a connection of a busy pool rather than failing at once.
+    { timeout: 30_000, maxWait: 10_000 },
   );
   if (!committed) return [];
 
@@ -117,6 +124,11 @@ export async function recordTransitions(
   return updates;
 }
 
+/** A provider's date we can store; an unreadable one counts as none. */
+function validDate(date: Date | undefined): Date | undefined {
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
+}
+
 /** Keeps, in order, the changes that move each delivery forward from its current status. */
 function decide(locked: Locked[], transitions: readonly Transition[]): AppliedTransition[] {
   const current = new Map(locked.map((row) => [row.id, row]));
@@ -124,6 +136,7 @@ function decide(locked: Locked[], transitions: readonly Transition[]): AppliedTr
   for (const t of transitions) {
     const row = current.get(t.deliveryId);
     if (!row || !canMove(row.status, t.status)) continue;
+    if (t.onlyFrom && !t.onlyFrom.includes(row.status)) continue;
     applied.push({ ...t, from: row.status, messageId: row.messageId, accountId: row.accountId });
     current.set(t.deliveryId, { ...row, status: t.status });
   }

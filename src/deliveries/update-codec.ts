@@ -1,5 +1,5 @@
 import type { DeliveryUpdate, MessageSnapshot } from './records.ts';
-import { reviveValue } from './records.ts';
+import { reviveDelivery, reviveMessage } from './records.ts';
 
 /**
  * Wire format of one published batch of an account's updates: JSON with ISO dates, money as
@@ -22,10 +22,19 @@ export function encodeUpdates(accountId: string, updates: readonly DeliveryUpdat
 }
 
 export function decodeUpdates(payload: string): DeliveryUpdate[] {
-  const envelope = JSON.parse(payload, (key, value) => reviveValue(key, value)) as Envelope;
-  return envelope.updates.map(({ seq, delivery, ...rest }) => ({
-    ...rest,
-    seq: BigInt(seq),
-    delivery: { ...delivery, message: envelope.messages[rest.messageId] },
-  }));
+  // Revived field by field: a customer's placeholder named `cost` is not money.
+  const envelope = JSON.parse(payload) as Envelope;
+  return envelope.updates.map(({ seq, delivery, occurredAt, ...rest }) => {
+    const message = envelope.messages[rest.messageId];
+    return {
+      ...rest,
+      seq: BigInt(seq),
+      occurredAt: new Date(occurredAt),
+      delivery: {
+        ...reviveDelivery(delivery),
+        attempts: delivery.attempts?.map((attempt) => ({ ...attempt, at: new Date(attempt.at) })),
+        message: message ? reviveMessage(message) : undefined,
+      },
+    };
+  });
 }

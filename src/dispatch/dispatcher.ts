@@ -12,8 +12,17 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
 import { v7 as uuidv7 } from 'uuid';
 import { groupBy } from '../shared/group-by.ts';
-import { applyJobChanges, claimJobs, emptyChanges, fixSubmissionRefs, releaseClaims, type ClaimedJob, type JobChanges } from './jobs.ts';
-import { Throttled, type ProviderThrottle } from './throttle.ts';
+import { PACED } from '../providers/http.ts';
+import {
+  applyJobChanges,
+  claimJobs,
+  emptyChanges,
+  extendClaims,
+  fixSubmissionRefs,
+  releaseClaims,
+  type ClaimedJob,
+  type JobChanges,
+} from './jobs.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
 
@@ -35,6 +44,8 @@ type WorkItem = {
 };
 
 const TIDY_EVERY_MS = 10 * 60_000;
+/** Tries at recording the outcome of work done (about 6 s in all). */
+const COMMIT_ATTEMPTS = 6;
 
 type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
 
@@ -48,8 +59,6 @@ export type DispatcherOptions = {
   reportPollAfterMs?: number;
   /** Overrides how long a provider that calls back has before it is asked (a lost callback). */
   callbackSafetyPollMs?: number;
-  /** Requests per second per provider, overriding their defaults. */
-  providerRates?: Record<string, number>;
 };
 
 /**
@@ -66,7 +75,6 @@ export class Dispatcher {
   constructor(
     private readonly deps: { db: Db; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth } & Publisher,
     private readonly options: DispatcherOptions,
-    private readonly throttle: ProviderThrottle,
   ) {}
 
   start(): void {
@@ -147,11 +155,15 @@ export class Dispatcher {
     const polls = items.filter((item) => item.job.kind === 'POLL');
     const groups = [...groupBy(submits, (item) => `${item.route[item.routeIndex] ?? ''}\u0000${item.senderId}`).values()];
     const pollGroups = [...groupBy(polls, (item) => item.route[item.routeIndex] ?? '').values()];
-    await Promise.all([
+    // Every group runs to its end before the round does, whatever happens to the others: a round
+    // that ended early would let shutdown hand back claims still being submitted.
+    const results = await Promise.allSettled([
       ...groups.map((group) => this.submit(group)),
       ...pollGroups.map((group) => this.poll(group)),
       stale.length > 0 ? this.commit([], changes, []) : Promise.resolve(),
     ]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return jobs.length;
   }
 
@@ -187,15 +199,12 @@ export class Dispatcher {
       this.worker,
       batches.filter((b) => b.fresh).flatMap((b) => b.items.map((item) => ({ jobId: item.job.id, ref: b.reference }))),
     );
-    for (const [i, batch] of batches.entries()) {
-      try {
-        await this.throttle.take(provider.name, this.rateOf(provider));
-      } catch (error) {
-        if (!(error instanceof Throttled)) throw error;
-        await this.postpone(batches.slice(i).flatMap((b) => b.items), error.retryInMs);
-        return;
-      }
-      const outbound: OutboundSms[] = batch.items.map((item) => ({
+    for (const batch of batches) {
+      // A slow provider can outlast a claim: submit only what this worker still holds, for long
+      // enough to submit it and record the outcome, never what another worker has taken over.
+      const held = await this.stillHeld(batch.items);
+      if (held.length === 0) continue;
+      const outbound: OutboundSms[] = held.map((item) => ({
         deliveryId: item.id,
         messageId: item.messageId,
         recipient: item.recipient,
@@ -206,25 +215,22 @@ export class Dispatcher {
       try {
         outcomes = await provider.send({
           reference: batch.reference,
-          senderId: batch.items[0]!.senderId,
+          senderId: held[0]!.senderId,
           items: outbound,
           callbackUrl: this.options.callbackUrlFor?.(provider.name),
         });
       } catch (error) {
-        this.deps.logger.warn({ err: error, provider: provider.name, count: batch.items.length }, 'submission failed');
-        outcomes = batch.items.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
+        this.deps.logger.warn({ err: error, provider: provider.name, count: held.length }, 'submission failed');
+        outcomes = held.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
       }
-      await this.settle(provider, batch.items, outcomes);
+      await this.settle(provider, held, outcomes);
       this.noteHealth(provider.name, outcomes);
     }
   }
 
-  /** Gives claimed work back for later without counting it as a try (the provider was busy). */
-  private async postpone(items: WorkItem[], delayMs: number): Promise<void> {
-    const changes = emptyChanges();
-    const runAt = new Date(Date.now() + delayMs);
-    for (const item of items) changes.retry.push({ id: item.job.id, attempt: item.job.attempt - 1, runAt });
-    await this.commit([], changes, []);
+  private async stillHeld(items: WorkItem[]): Promise<WorkItem[]> {
+    const held = new Set(await extendClaims(this.deps.db, this.worker, items.map((item) => item.job.id), this.options.leaseMs));
+    return items.filter((item) => held.has(item.job.id));
   }
 
   /** A provider is unwell when a whole submission failed for a reason of its own, not of one recipient. */
@@ -295,6 +301,11 @@ export class Dispatcher {
     for (const item of items) {
       const f = byId.get(item.id);
       if (!f) continue;
+      if (f.errorCode === PACED) {
+        // Held back by our own pacing: nothing was sent, so it is not a try.
+        changes.retry.push({ id: item.job.id, attempt: item.job.attempt - 1, runAt: new Date(now + (f.retryAfterMs ?? 1000)) });
+        continue;
+      }
       const retryHere = !f.permanent && item.job.attempt < policy.maxSubmitAttempts;
       if (retryHere) {
         attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'RETRY', errorCode: f.errorCode, errorMessage: f.errorMessage });
@@ -317,6 +328,7 @@ export class Dispatcher {
           errorCode: f.errorCode,
           errorMessage: f.errorMessage,
           raw: f.raw,
+          onlyFrom: ['QUEUED', 'SCHEDULED'],
         });
       }
     }
@@ -327,10 +339,6 @@ export class Dispatcher {
       await refundUndelivered(tx, applied.filter((t) => isFinal(t.status)));
     });
     if (failover.length > 0) this.wake();
-  }
-
-  private rateOf(provider: SmsProvider): number {
-    return this.options.providerRates?.[provider.name] ?? provider.capabilities.maxRequestsPerSecond;
   }
 
   private firstPollAfter(provider: SmsProvider): number {
@@ -350,14 +358,8 @@ export class Dispatcher {
     let reports: Awaited<ReturnType<SmsProvider['fetchStatus']>> = [];
     if (provider && queries.length > 0) {
       try {
-        // Polls count against the provider's request rate like submissions do.
-        await this.throttle.take(provider.name, this.rateOf(provider));
         reports = await provider.fetchStatus(queries);
       } catch (error) {
-        if (error instanceof Throttled) {
-          await this.postpone(items, error.retryInMs);
-          return;
-        }
         this.deps.logger.warn({ err: error, provider: providerName, count: queries.length }, 'status poll failed');
         void this.deps.health?.record(providerName, `status poll: ${(error as Error).message}`).catch(() => undefined);
       }
@@ -384,23 +386,41 @@ export class Dispatcher {
     await this.commit(transitions, changes, []);
   }
 
+  /**
+   * Records the outcome of work done. Once a provider has taken a message, losing this write
+   * would send it again, so a failed write (a busy pool, a deadlock, a blip) is tried again,
+   * the claims kept alive meanwhile; the transaction either happened whole or not at all.
+   */
   private async commit(
     transitions: Transition[],
     changes: JobChanges,
     attempts: AttemptRecord[],
     more?: (tx: TransactionClient, applied: AppliedTransition[]) => Promise<void>,
   ): Promise<void> {
-    await recordTransitions(this.deps, transitions, async (tx, applied) => {
-      if (attempts.length > 0) {
-        await tx.$executeRaw`
-          INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message)
-          SELECT * FROM unnest(${attempts.map((a) => a.deliveryId)}::uuid[], ${attempts.map((a) => a.provider)}::text[],
-            ${attempts.map((a) => a.outcome)}::text[], ${attempts.map((a) => a.errorCode)}::text[],
-            ${attempts.map((a) => a.errorMessage)}::text[])`;
+    const write = () =>
+      recordTransitions(this.deps, transitions, async (tx, applied, now) => {
+        if (attempts.length > 0) {
+          await tx.$executeRaw`
+            INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
+            SELECT *, ${now}::timestamptz FROM unnest(${attempts.map((a) => a.deliveryId)}::uuid[],
+              ${attempts.map((a) => a.provider)}::text[], ${attempts.map((a) => a.outcome)}::text[],
+              ${attempts.map((a) => a.errorCode)}::text[], ${attempts.map((a) => a.errorMessage)}::text[])`;
+        }
+        await applyJobChanges(tx, this.worker, changes);
+        await more?.(tx, applied);
+      });
+    const jobIds = [...changes.finished, ...changes.retry.map((r) => r.id)];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (attempt >= COMMIT_ATTEMPTS) throw error;
+        this.deps.logger.warn({ err: error, attempt }, 'recording dispatch results failed; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+        await extendClaims(this.deps.db, this.worker, jobIds, this.options.leaseMs).catch(() => undefined);
       }
-      await applyJobChanges(tx, this.worker, changes);
-      await more?.(tx, applied);
-    });
+    }
   }
 }
 

@@ -83,9 +83,27 @@ export async function fixSubmissionRefs(db: Db, worker: string, refs: Array<{ jo
     WHERE j.id = v.id AND j.locked_by = ${worker}`;
 }
 
-/** Puts back every job this worker still holds (on shutdown: another worker takes them at once). */
+/**
+ * Renews this worker's claim on `jobIds` and returns the ones it still holds: a claim that
+ * lapsed and was taken over belongs to the other worker now.
+ */
+export async function extendClaims(db: Db, worker: string, jobIds: bigint[], leaseMs: number): Promise<bigint[]> {
+  if (jobIds.length === 0) return [];
+  const rows = await db.$queryRaw<Array<{ id: bigint }>>`
+    UPDATE dispatch_jobs SET locked_until = now() + ${leaseMs} * interval '1 millisecond'
+    WHERE id = ANY(${jobIds}::bigint[]) AND locked_by = ${worker}
+    RETURNING id`;
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Puts back every job this worker still holds (on shutdown: another worker takes them at once),
+ * without counting the claim as a try.
+ */
 export async function releaseClaims(db: Db, worker: string): Promise<number> {
-  return db.$executeRaw`UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL WHERE locked_by = ${worker}`;
+  return db.$executeRaw`
+    UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL, attempt = greatest(attempt - 1, 0)
+    WHERE locked_by = ${worker}`;
 }
 
 export async function queueStats(db: Db): Promise<{ depth: number; oldestDueAgeSeconds: number }> {

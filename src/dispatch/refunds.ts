@@ -16,6 +16,9 @@ export async function refundUndelivered(tx: TransactionClient, finals: AppliedTr
       AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.kind = 'REFUND' AND l.delivery_id = d.id)
     ORDER BY d.account_id`;
   if (rows.length === 0) return;
+  // Balances are locked in one order, whatever the plan of the update below: two refunds of
+  // the same accounts at once must queue, not deadlock.
+  await tx.$queryRaw`SELECT id FROM accounts WHERE id = ANY(${[...new Set(rows.map((r) => r.accountId))]}::uuid[]) ORDER BY id FOR UPDATE`;
   // One statement: credit each account the sum of its refunds, then record each refund with the
   // balance as it stood after that refund.
   await tx.$executeRaw`

@@ -85,6 +85,8 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
           if (error instanceof GatewayError) return false;
           throw error;
         }
+        // The peer may have gone while its key was checked; its close was already handled.
+        if (socket.readyState !== socket.OPEN) return false;
         const open = connectionsPerKey.get(caller.apiKeyId) ?? 0;
         if (open >= limits.maxConnectionsPerKey) {
           socket.close(TOO_MANY_CONNECTIONS_CLOSE.code, TOO_MANY_CONNECTIONS_CLOSE.reason);

@@ -69,7 +69,12 @@ export async function acceptSend(
       { timeout: 60_000 },
     );
   } catch (error) {
-    if (error instanceof ReferenceTaken) return replayReference(deps.db, caller, plan);
+    if (error instanceof ReferenceTaken) {
+      const replay = await findByReference(deps.db, caller, plan.reference!, plan.requestHash);
+      if (replay) return replay;
+      // The request holding the reference rolled back after all: ours may take it now.
+      return acceptSend(deps, caller, plan);
+    }
     throw error;
   }
   publishUpdates(deps, updates);
@@ -164,16 +169,18 @@ function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: Delivery
   };
 }
 
-async function replayReference(db: Db, caller: Caller, plan: SendPlan): Promise<Accepted> {
+/**
+ * The message already accepted under `reference`, when `requestHash` says it was the same
+ * request (a retry); DUPLICATE_REFERENCE when it was another; undefined when there is none.
+ */
+export async function findByReference(db: Db, caller: Caller, reference: string, requestHash: string): Promise<Accepted | undefined> {
   const existing = await db.message.findUnique({
-    where: { accountId_reference: { accountId: caller.accountId, reference: plan.reference! } },
+    where: { accountId_reference: { accountId: caller.accountId, reference } },
     select: { id: true, requestHash: true, rejectedRecipients: true },
   });
-  if (!existing || existing.requestHash !== plan.requestHash) {
-    throw new GatewayError(
-      'DUPLICATE_REFERENCE',
-      `Reference "${plan.reference}" was already used for a different request.`,
-    );
+  if (!existing) return undefined;
+  if (existing.requestHash !== requestHash) {
+    throw new GatewayError('DUPLICATE_REFERENCE', `Reference "${reference}" was already used for a different request.`);
   }
   return {
     messageId: existing.id,

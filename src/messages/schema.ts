@@ -3,11 +3,11 @@ import { limit } from '../graphql/context.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
-import { acceptSend } from './accept.ts';
+import { acceptSend, findByReference } from './accept.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
-import { planSend } from './send-plan.ts';
+import { hashRequest, planSend } from './send-plan.ts';
 
 
 export const Message = builder.prismaNode('Message', {
@@ -104,6 +104,13 @@ builder.mutationField('sendSms', (t) =>
     resolve: async (_root, { input }, ctx) => {
       await limit(ctx, 'send');
       const { services, caller } = ctx;
+      // A retry finds its message before anything is checked again: a scheduled time since
+      // passed, or a provider since disabled, must not turn it into an error.
+      if (input.reference) {
+        const senderId = input.senderId ?? services.config.defaultSenderId;
+        const replay = await findByReference(services.db, caller, input.reference, hashRequest(input, senderId));
+        if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
+      }
       const plan = planSend(input, caller, services.config, services.providers);
       const accepted = await acceptSend(
         { ...services, onAccepted: () => services.dispatcher.wake() },

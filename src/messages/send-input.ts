@@ -3,7 +3,6 @@ import { coded, hasVisibleText, storableText } from '../graphql/validation.ts';
 import { MAX_RECIPIENTS } from './limits.ts';
 
 const MAX_TEXT_LENGTH = 5_000;
-const MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600_000;
 /** Alphanumeric sender ids: up to 11 characters with at least one letter; numeric ones up to 15 digits. */
 const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 .\-_&]{1,11}$|^\+?\d{3,15}$/;
 
@@ -24,14 +23,9 @@ export const sendSmsInputSchema = z
       .string()
       .refine((id) => SENDER_ID.test(id), coded('INVALID_SENDER_ID', 'letters and digits, at most 11, or a number of up to 15 digits'))
       .nullish(),
-    scheduleTime: z
-      .date()
-      .refine((at) => at.getTime() > Date.now(), coded('INVALID_SCHEDULE_TIME', 'the time is in the past'))
-      .refine(
-        (at) => at.getTime() <= Date.now() + MAX_SCHEDULE_AHEAD_MS,
-        coded('INVALID_SCHEDULE_TIME', 'at most 35 days ahead'),
-      )
-      .nullish(),
+    // Its window (future, at most 35 days) is checked when the message is planned: a retry of
+    // an accepted request must find its message, even once the time has passed.
+    scheduleTime: z.date().nullish(),
     reference: storableText
       .min(1, 'the reference is empty')
       .max(128, 'at most 128 characters')

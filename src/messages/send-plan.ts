@@ -65,6 +65,7 @@ export function planSend(
     });
   }
 
+  assertScheduleWindow(input.scheduleTime);
   if (!input.personalized?.length) assertFits(input.message);
 
   const targets = [
@@ -128,6 +129,16 @@ export function planSend(
   };
 }
 
+const MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600_000;
+
+function assertScheduleWindow(at: Date | null | undefined) {
+  if (!at) return;
+  if (at.getTime() <= Date.now()) throw new GatewayError('INVALID_SCHEDULE_TIME', 'scheduleTime: the time is in the past');
+  if (at.getTime() > Date.now() + MAX_SCHEDULE_AHEAD_MS) {
+    throw new GatewayError('INVALID_SCHEDULE_TIME', 'scheduleTime: at most 35 days ahead');
+  }
+}
+
 function assertFits(text: string, recipient?: string) {
   const analysis = analyseText(text);
   if (analysis.segments > MAX_SEGMENTS) {
@@ -157,7 +168,7 @@ function routeFor(
 }
 
 /** Identifies "the same request" for idempotent retries with a reference. */
-function hashRequest(input: SendSmsInput, senderId: string): string {
+export function hashRequest(input: SendSmsInput, senderId: string): string {
   const canonical = JSON.stringify([
     input.message,
     input.recipients ?? [],

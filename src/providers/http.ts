@@ -1,10 +1,14 @@
+import { Throttled } from '../dispatch/throttle.ts';
+
 /**
  * The HTTP calls adapters make: JSON in and out, a hard timeout, and every way a call can go
  * wrong turned into a value the adapter maps, instead of an exception.
  */
 export type HttpResult =
   | { ok: true; status: number; headers: Headers; text: string; json: unknown }
-  | { ok: false; kind: 'timeout' | 'network'; message: string };
+  | { ok: false; kind: 'timeout' | 'network'; message: string }
+  /** Not sent: our own pacing of the provider has no slot for it now. */
+  | { ok: false; kind: 'paced'; message: string; retryAfterMs: number };
 
 export type HttpRequest = {
   method: 'GET' | 'POST';
@@ -12,9 +16,19 @@ export type HttpRequest = {
   headers?: Record<string, string>;
   body?: unknown;
   timeoutMs: number;
+  /** Waits for a slot of the provider's request rate; throws Throttled when there is none soon. */
+  pace?: () => Promise<void>;
 };
 
 export async function httpJson(request: HttpRequest): Promise<HttpResult> {
+  if (request.pace) {
+    try {
+      await request.pace();
+    } catch (error) {
+      if (!(error instanceof Throttled)) throw error;
+      return { ok: false, kind: 'paced', message: `paced: next slot in ${error.retryInMs} ms`, retryAfterMs: error.retryInMs };
+    }
+  }
   try {
     const response = await fetch(request.url, {
       method: request.method,
@@ -75,12 +89,18 @@ export function failAll<T extends { deliveryId: string }>(
 
 /** The transport-level failures every adapter treats the same way. */
 export function transportFailure(result: Exclude<HttpResult, { ok: true }>) {
+  if (result.kind === 'paced') {
+    return { permanent: false, errorCode: PACED, errorMessage: result.message, retryAfterMs: result.retryAfterMs };
+  }
   return {
     permanent: false,
     errorCode: result.kind === 'timeout' ? 'PROVIDER_TIMEOUT' : 'PROVIDER_UNREACHABLE',
     errorMessage: result.message,
   };
 }
+
+/** A request held back by our own pacing: no try was made, so none is counted. */
+export const PACED = 'PROVIDER_PACED';
 
 export function httpFailure(result: Extract<HttpResult, { ok: true }>) {
   if (result.status === 429) {

@@ -12,8 +12,11 @@ import type { SmsProvider } from './types.ts';
 /** Every upstream provider the gateway can talk to, in the order `providers status` lists them. */
 export const PROVIDER_MODULES = [mifumo, mimsms, mtnCongo, nextsms] as unknown as ReadonlyArray<ProviderModule<unknown>>;
 
+/** How a provider paces its requests: given its name and its own rate, a function taking one slot. */
+export type PaceFor = (provider: string, defaultRatePerSecond: number) => () => Promise<void>;
+
 /** The providers this process may route to: the sandbox, and every upstream whose credentials are set. */
-export function createProviders(config: Config, logger: Logger): ProviderRegistry {
+export function createProviders(config: Config, logger: Logger, paceFor?: PaceFor): ProviderRegistry {
   const providers: SmsProvider[] = [createSandboxProvider({ deliveryDelayMs: config.sandboxDeliveryDelayMs })];
   const disabled: string[] = [];
   for (const module of PROVIDER_MODULES) {
@@ -22,7 +25,14 @@ export function createProviders(config: Config, logger: Logger): ProviderRegistr
       disabled.push(module.name);
       continue;
     }
-    providers.push(module.create(settings, { logger: logger.child({ provider: module.name }), timeoutMs: config.providerTimeoutMs }));
+    let rate = 1;
+    const provider = module.create(settings, {
+      logger: logger.child({ provider: module.name }),
+      timeoutMs: config.providerTimeoutMs,
+      ...(paceFor ? { pace: () => paceFor(module.name, rate)() } : {}),
+    });
+    rate = provider.capabilities.maxRequestsPerSecond;
+    providers.push(provider);
   }
   logger.info({ enabled: providers.map((p) => p.name), disabled }, 'providers');
   if (disabled.length > 0) logger.info(`disabled until their credentials are set: ${disabled.join(', ')}`);

@@ -123,4 +123,6 @@ export type ProviderDeps = {
   logger: import('../logger.ts').Logger;
   /** Longest wait for one HTTP answer. */
   timeoutMs: number;
+  /** Takes a slot of the provider's request rate before each request (the dispatcher's pacing). */
+  pace?: () => Promise<void>;
 };

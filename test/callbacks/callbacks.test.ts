@@ -107,9 +107,11 @@ describe('delivery-report callbacks', () => {
     expect((await fetch(`${gateway.url}/health`)).status).toBe(200);
   });
 
-  it('answers 404 for a provider that does not exist or takes no callbacks', async () => {
-    expect((await post(`/callbacks/twilio?token=x`, {})).status).toBe(404);
-    expect((await post(`/callbacks/sandbox?token=x`, {})).status).toBe(404);
+  it('answers 404 for a provider that does not exist or takes no callbacks, once the token is right', async () => {
+    expect((await post(url().replace('mifumo', 'twilio'), {})).status).toBe(404);
+    expect((await post(url().replace('mifumo', 'sandbox'), {})).status).toBe(404);
+    // Without the token nothing is revealed, not even which providers exist.
+    expect((await post('/callbacks/twilio?token=x', {})).status).toBe(401);
   });
 
   it('applies a report that came before its submission was recorded, once it is', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gql, gqlData } from '../support/client.ts';
 import { Balance, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
@@ -53,6 +53,24 @@ describe('balance, concurrency and idempotency', () => {
     const other = await gateway.account({ credit: '1' });
     const theirs = await gqlData(gateway.graphqlUrl, other.apiKey, SendSms, { input });
     expect(theirs.sendSms.message.id).not.toBe(first.sendSms.message.id);
+  });
+
+  it('finds a scheduled message again after its time has passed', async () => {
+    const { apiKey, accountId } = await gateway.account({ credit: '1' });
+    const scheduleTime = new Date(Date.now() + 60_000);
+    const input = { message: 'later', recipients: [OK], reference: 'scheduled-1', scheduleTime: scheduleTime.toISOString() };
+    const first = await gqlData(gateway.graphqlUrl, apiKey, SendSms, { input });
+    // The gateway runs in this process: move its clock past the scheduled time.
+    vi.useFakeTimers({ toFake: ['Date'], now: scheduleTime.getTime() + 1000 });
+    try {
+      const again = await gqlData(gateway.graphqlUrl, apiKey, SendSms, { input });
+      expect(again.sendSms.message.id).toBe(first.sendSms.message.id);
+      const fresh = await gql(gateway.graphqlUrl, apiKey, SendSms, { input: { ...input, reference: 'scheduled-2' } });
+      expect(fresh.errors?.[0]?.extensions?.code).toBe('INVALID_SCHEDULE_TIME');
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(await accountState(gateway.app.services.db, accountId)).toMatchObject({ messages: 1, ledger: 2 });
   });
 
   it('sends and charges once when requests with the same reference race', async () => {

@@ -73,7 +73,7 @@ describe('/metrics', () => {
     const before = await scrape(gateway);
     await fetch(`${gateway.url}/callbacks/mifumo?token=wrong`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const after = await scrape(gateway);
-    const refused = (families: Map<string, Family>) => value(families, 'sms_gateway_callbacks_total', { provider: 'mifumo', outcome: 'unknown_provider' });
+    const refused = (families: Map<string, Family>) => value(families, 'sms_gateway_callbacks_total', { provider: 'mifumo', outcome: 'unauthorized' });
     expect(refused(after) - refused(before)).toBe(1);
   });
 

@@ -19,6 +19,7 @@ import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } fro
 import type { ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome, OutboundSms } from '../types.ts';
 import { parseMifumoCallback } from './callback.ts';
 import { mapMifumoError, mapMifumoStatus } from './status-map.ts';
+import { dateOrUndefined } from '../../shared/dates.ts';
 import { groupBy } from '../../shared/group-by.ts';
 
 export const MIFUMO_PATH = '/api/integration/v1';
@@ -32,7 +33,7 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
   const base = `${config.baseUrl.replace(/\/+$/, '')}${MIFUMO_PATH}`;
   const headers = { authorization: `Bearer ${config.apiKey}` };
   const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
-    httpJson({ method, url: `${base}${path}`, headers, body, timeoutMs: deps.timeoutMs });
+    httpJson({ method, url: `${base}${path}`, headers, body, timeoutMs: deps.timeoutMs, pace: deps.pace });
 
   async function sendOne(senderId: string, text: string, items: OutboundSms[]): Promise<SubmitOutcome[]> {
     if (text.length > MIFUMO_MAX_TEXT) {
@@ -103,7 +104,7 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
             status: mapped.status,
             errorCode: mapped.errorCode,
             errorMessage: typeof detail.error_message === 'string' ? detail.error_message : mapped.errorMessage,
-            at: typeof detail.delivered_at === 'string' ? new Date(detail.delivered_at) : undefined,
+            at: dateOrUndefined(typeof detail.delivered_at === 'string' ? detail.delivered_at : undefined),
             raw: detail,
           });
         }

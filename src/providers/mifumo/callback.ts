@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MalformedCallbackError, type CallbackReport, type CallbackRequest } from '../types.ts';
+import { dateOrUndefined } from '../../shared/dates.ts';
 import { MIFUMO_EVENTS, mapMifumoStatus } from './status-map.ts';
 
 /** The documented webhook payload (provider-docs/000, "Webhook Payload"). */
@@ -26,7 +27,7 @@ export function parseMifumoCallback(request: CallbackRequest): CallbackReport[] 
       status: mapped.status,
       errorCode: mapped.errorCode,
       errorMessage: payload.error_message ?? mapped.errorMessage,
-      at: at ? new Date(at) : undefined,
+      at: dateOrUndefined(at),
       raw: request.body,
     },
   ];

@@ -40,7 +40,7 @@
  *   body) is retried and may reach the recipient twice.
  */
 import { isFinal } from '../../deliveries/status.ts';
-import { failAll, httpFailure, httpJson, retryAfterMs, transportFailure, type HttpResult } from '../http.ts';
+import { failAll, httpFailure, httpJson, PACED, retryAfterMs, transportFailure, type HttpResult } from '../http.ts';
 import type { Logger } from '../../logger.ts';
 import type { OutboundSms, ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
 import { mapMimsmsError, mapMimsmsStatus, MIMSMS_ERRORS, MIMSMS_RATE_LIMIT_CODE, MIMSMS_UNKNOWN } from './status-map.ts';
@@ -55,7 +55,7 @@ export type MimsmsConfig = { baseUrl: string; apiKey: string; username: string; 
 const SUBMISSIONS_PER_MINUTE = 50;
 const STATUS_CONCURRENCY = 4;
 const BANGLADESH_MOBILE_E164 = /^\+8801[3-9]\d{8}$/;
-const RATE_LIMITED_CODES = new Set(['PROVIDER_RATE_LIMITED', MIMSMS_ERRORS[MIMSMS_RATE_LIMIT_CODE]!.errorCode]);
+const RATE_LIMITED_CODES = new Set(['PROVIDER_RATE_LIMITED', PACED, MIMSMS_ERRORS[MIMSMS_RATE_LIMIT_CODE]!.errorCode]);
 
 type MimBody = {
   status: string;
@@ -92,7 +92,7 @@ export function createMimsmsProvider(config: MimsmsConfig, deps: ProviderDeps): 
   const credentials = { api_key: config.apiKey, username: config.username, password: config.password };
   const ask = async (path: string, fields: Record<string, string> = {}): Promise<Answer> =>
     readAnswer(
-      await httpJson({ method: 'POST', url: `${base}${path}`, body: { ...credentials, ...fields }, timeoutMs: deps.timeoutMs }),
+      await httpJson({ method: 'POST', url: `${base}${path}`, body: { ...credentials, ...fields }, timeoutMs: deps.timeoutMs, pace: deps.pace }),
       path,
       deps.logger,
     );

@@ -75,7 +75,7 @@ const errorAnswerSchema = z.object({
 export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDeps): SmsProvider {
   const url = endpointOf(config.baseUrl);
   const headers = { authorization: `Token ${config.token}`, 'content-type': 'application/json; charset=utf-8' };
-  const post = (body: unknown) => httpJson({ method: 'POST', url, headers, body, timeoutMs: deps.timeoutMs });
+  const post = (body: unknown) => httpJson({ method: 'POST', url, headers, body, timeoutMs: deps.timeoutMs, pace: deps.pace });
   const warnUnknownStatus = (status: string) =>
     deps.logger.warn({ status }, 'MTN Congo reported a status this gateway does not know; the delivery stays SENT');
 

@@ -111,7 +111,7 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
   const origin = config.baseUrl.replace(/\/+$/, '');
   const headers = { authorization: basicAuthorization(config), accept: 'application/json', 'content-type': 'application/json' };
   const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
-    httpJson({ method, url: `${origin}${path}`, headers, body, timeoutMs: deps.timeoutMs });
+    httpJson({ method, url: `${origin}${path}`, headers, body, timeoutMs: deps.timeoutMs, pace: deps.pace });
 
   function mapped(status: Partial<NextsmsStatusObject> | null | undefined) {
     const result = mapNextsmsStatus(status ?? {});
