@@ -111,7 +111,8 @@ try {
   say(`Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}),`);
   say(`${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, the machine's PostgreSQL and Redis. The gateway runs as its own`);
   say('process (`npm start`); the load comes from the benchmark process on the same machine, so');
-  say('both share the cores. Figures vary from run to run by some 20%.');
+  say('both share the cores. On this shared two-core machine, figures of two runs can differ by');
+  say('half or more (the concurrent sendSms ones most); compare runs on one machine, not across.');
   say();
 
   // Warm-up: first queries compile plans, first connections open.
