@@ -6,7 +6,7 @@ import { createAccount } from '../../src/accounts/accounts.ts';
 import { createDb } from '../../src/db/client.ts';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { DeliveryUpdated, SendSms } from '../support/documents.ts';
+import { DeliveryUpdated, MessageById, SendSms } from '../support/documents.ts';
 import { spawnGateway, type GatewayProcess } from '../support/process.ts';
 
 const run = promisify(execFile);
@@ -93,5 +93,26 @@ describe('npm run simulators, then npm start pointed at them', () => {
       else expect(line.balance?.amount).toMatch(/^\d+(\.\d+)?$/);
       expect(line.lastError).toBeNull();
     }
+
+    // The README's fault step, posted as `curl -d` posts it: a JSON body under a form content type.
+    const fault = await fetch(`${printed.simulators.mifumo}/__simulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '{"kind": "http500", "times": 1}',
+    });
+    expect(fault.status).toBe(200);
+    const { sendSms } = await gqlData(`${gateway.url}/graphql`, apiKey, SendSms, {
+      input: { message: 'after a 500', recipients: ['+255712345673'], provider: 'mifumo' },
+    });
+    const retried = new Collector(wsClient(`${gateway.url.replace('http', 'ws')}/graphql`, apiKey), DeliveryUpdated, {
+      messageId: sendSms.message.id,
+    });
+    await retried.until((items) => items.some((u) => u.deliveryUpdated.delivery.status === 'DELIVERED'), 'the retried delivery');
+    retried.dispose();
+    const { message } = await gqlData(`${gateway.url}/graphql`, apiKey, MessageById, { id: sendSms.message.id });
+    expect(message?.deliveries[0]?.attempts.map((a) => [a.provider, a.outcome])).toEqual([
+      ['mifumo', 'RETRY'],
+      ['mifumo', 'SUBMITTED'],
+    ]);
   }, 120_000);
 });

@@ -246,18 +246,20 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
   /** Control endpoints, for tests and for people trying the gateway by hand. */
   private admin(request: RecordedRequest): SimResponse {
     const path = request.path.slice(ADMIN.length);
+    // Control bodies are JSON whatever the content type says: `curl -d '{...}'` sends it as a form.
+    const body = parseJson(request.rawBody);
     if (request.method === 'GET' && path === '/requests') return { status: 200, body: this.received };
     if (request.method === 'GET' && path === '/callbacks') return { status: 200, body: this.callbacks };
     if (request.method === 'POST' && path === '/faults') {
-      const rule = request.body as FaultRule;
+      const rule = body as FaultRule;
       if (!rule || typeof rule !== 'object' || !['http500', 'http429', 'timeout', 'slow', 'malformed'].includes(rule.kind)) {
         return { status: 400, body: { error: 'expected {"kind": "http500|http429|timeout|slow|malformed", "times": n}' } };
       }
       this.injectFault({ ...rule, times: rule.times ?? 1 });
       return { status: 200, body: { faults: this.faults } };
     }
-    if (request.method === 'POST' && path === '/settings' && request.body && typeof request.body === 'object') {
-      Object.assign(this.settings, request.body);
+    if (request.method === 'POST' && path === '/settings' && body && typeof body === 'object') {
+      Object.assign(this.settings, body);
       return { status: 200, body: this.settings };
     }
     if (request.method === 'DELETE' && path === '/faults') {
@@ -278,8 +280,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function parseBody(raw: string, contentType: string | undefined): unknown {
+  if (raw && contentType?.includes('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(raw));
+  return parseJson(raw);
+}
+
+function parseJson(raw: string): unknown {
   if (!raw) return undefined;
-  if (contentType?.includes('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(raw));
   try {
     return JSON.parse(raw);
   } catch {
