@@ -5,10 +5,12 @@
   const SUBSCRIPTION = `subscription Monitor($after: String, $messageId: ID) {
     deliveryUpdated(after: $after, messageId: $messageId) {
       cursor messageId messageStatus occurredAt
-      delivery { recipient status provider errorCode errorMessage }
+      delivery { id recipient status provider errorCode errorMessage }
     }
   }`;
   const MAX_ROWS = 500;
+  // Deliveries by their latest status, so a delivered message counts once, as DELIVERED.
+  const statusOf = new Map();
   const counts = {};
   let socket;
   let retryMs = 500;
@@ -20,9 +22,12 @@
 
   function render(update) {
     const d = update.delivery;
+    const previous = statusOf.get(d.id);
+    if (previous) counts[previous] -= 1;
+    statusOf.set(d.id, d.status);
     counts[d.status] = (counts[d.status] ?? 0) + 1;
     $('counts').replaceChildren(
-      ...Object.entries(counts).map(([status, n]) => {
+      ...Object.entries(counts).filter(([, n]) => n > 0).map(([status, n]) => {
         const el = document.createElement('span');
         el.className = `count ${status}`;
         el.textContent = `${status} ${n}`;
