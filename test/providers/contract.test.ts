@@ -7,7 +7,7 @@ import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { DeliveryReports, DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
-import type { ProviderHarness } from './harness.ts';
+import { statusQueriesFor, type ProviderHarness } from './harness.ts';
 import { HARNESSES } from './harnesses/index.ts';
 
 const logger = createLogger('silent');
@@ -122,12 +122,7 @@ describe.each(HARNESSES)('$module.name', (harness: ProviderHarness<any>) => {
   it('reports final statuses when asked for them', async () => {
     const batch = batchOf([harness.numbers.delivered[0]!, harness.numbers.failed]);
     const outcomes = await adapter.send(batch);
-    const queries = outcomes.map((o, i) => ({
-      deliveryId: o.deliveryId,
-      providerMessageId: o.outcome === 'accepted' ? o.providerMessageId : '',
-      recipient: batch.items[i]!.recipient,
-      sentAt: new Date(),
-    }));
+    const queries = statusQueriesFor(batch, outcomes);
     const reports = await eventually(async () => {
       const found = await adapter.fetchStatus(queries);
       return found.filter((r) => FINAL.includes(r.status)).length === 2 && found;

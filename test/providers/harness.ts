@@ -1,7 +1,7 @@
 import type { DeliveryStatus } from '../../src/db/sql.ts';
 import type { ProviderModule } from '../../src/providers/module.ts';
 import type { RecordedRequest, SimulatorServer } from '../../src/providers/simulator/server.ts';
-import type { StatusMapping, SubmitBatch } from '../../src/providers/types.ts';
+import type { StatusMapping, StatusQuery, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 
 /** What the contract suite needs to know about one provider besides its module. */
 export type ProviderHarness<Config> = {
@@ -26,3 +26,13 @@ export type ProviderHarness<Config> = {
   /** For providers whose callback URL is set on their side (a dashboard), point it at the gateway. */
   connectReports?(sim: SimulatorServer, callbackUrl: string): void;
 };
+
+/** What the dispatcher would ask a provider's status endpoint about the outcomes of one batch. */
+export function statusQueriesFor(batch: SubmitBatch, outcomes: SubmitOutcome[], sentAt = new Date()): StatusQuery[] {
+  return outcomes.map((o, i) => ({
+    deliveryId: o.deliveryId,
+    providerMessageId: o.outcome === 'accepted' ? o.providerMessageId : '',
+    recipient: batch.items[i]!.recipient,
+    sentAt,
+  }));
+}

@@ -6,11 +6,12 @@ import { mimsms } from '../../src/providers/mimsms/index.ts';
 import { createMimsmsSimulator, type MimsmsSimulatorOptions } from '../../src/providers/mimsms/simulator.ts';
 import { formatMimTime } from '../../src/providers/mimsms/time.ts';
 import { SimulatorServer, type SimResponse } from '../../src/providers/simulator/server.ts';
-import type { OutboundSms, StatusQuery, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
+import type { OutboundSms, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
+import { statusQueriesFor } from './harness.ts';
 
 // Behaviour of MiM SMS the shared contract suite does not cover (provider-docs/001).
 
@@ -120,12 +121,7 @@ describe('mimsms adapter against its simulator', () => {
     const batch = batchOf(recipients);
     const outcomes = await adapter.send(batch);
     const sentAt = new Date();
-    const queries: StatusQuery[] = outcomes.map((o, i) => ({
-      deliveryId: o.deliveryId,
-      providerMessageId: o.outcome === 'accepted' ? o.providerMessageId : '',
-      recipient: recipients[i]!,
-      sentAt,
-    }));
+    const queries = statusQueriesFor(batch, outcomes, sentAt);
     queries.push({ deliveryId: 'unknown', providerMessageId: 'mim_0', recipient: '+8801712345671', sentAt });
 
     const reports = await eventually(async () => {

@@ -12,6 +12,7 @@ import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
+import { statusQueriesFor } from './harness.ts';
 
 const config = mtnCongo.simulatorConfig;
 const TEMPLATE = 'Hello {{last}} {{first}}, word bulk.';
@@ -159,12 +160,7 @@ describe('mtn_congo', () => {
         items: [personalised('+242068463491', 'ASSEH', 'Brel'), personalised('+242068463497', 'MOTOKOUA', 'Hegel')],
       };
       const outcomes = await adapter.send(batch);
-      const queries = outcomes.map((o, i) => ({
-        deliveryId: o.deliveryId,
-        providerMessageId: o.outcome === 'accepted' ? o.providerMessageId : '',
-        recipient: batch.items[i]!.recipient,
-        sentAt: new Date(),
-      }));
+      const queries = statusQueriesFor(batch, outcomes);
       const reports = await eventually(async () => {
         const found = await adapter.fetchStatus(queries);
         return found.length === 2 && found;

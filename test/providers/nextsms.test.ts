@@ -5,8 +5,9 @@ import { basicAuthorization, createNextsmsProvider, type NextsmsConfig } from '.
 import { nextsms } from '../../src/providers/nextsms/index.ts';
 import { createNextsmsSimulator, type NextsmsSimulatorOptions } from '../../src/providers/nextsms/simulator.ts';
 import { SimulatorServer, type SimResponse } from '../../src/providers/simulator/server.ts';
-import type { OutboundSms, StatusQuery, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
+import type { OutboundSms, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 import { eventually } from '../support/process.ts';
+import { statusQueriesFor } from './harness.ts';
 
 // Behaviour of NextSMS the shared contract suite does not cover (provider-docs/003 and 004).
 
@@ -64,15 +65,6 @@ function capturingLogger() {
   const lines: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
   return { logger, lines };
-}
-
-function queriesFor(batch: SubmitBatch, outcomes: SubmitOutcome[]): StatusQuery[] {
-  return outcomes.map((o, i) => ({
-    deliveryId: o.deliveryId,
-    providerMessageId: o.outcome === 'accepted' ? o.providerMessageId : '',
-    recipient: batch.items[i]!.recipient,
-    sentAt: new Date(),
-  }));
 }
 
 describe('nextsms adapter against its simulator', () => {
@@ -148,7 +140,7 @@ describe('nextsms adapter against its simulator', () => {
   it('reads final statuses from the logs, by reference and recipient', async () => {
     const batch = batchOf(['+255712345671', '+255712345678', '+255712345679'], { reference: 'status-ref-1' });
     const outcomes = await adapterFor(sim).send(batch);
-    const queries = queriesFor(batch, outcomes);
+    const queries = statusQueriesFor(batch, outcomes);
     const before = sim.requests().length;
     const reports = await eventually(async () => {
       const found = await adapterFor(sim).fetchStatus(queries);
@@ -173,7 +165,7 @@ describe('nextsms adapter against its simulator', () => {
     try {
       const batch = batchOf(['+255712345671']);
       const outcomes = await adapterFor(slow).send(batch);
-      expect(await adapterFor(slow).fetchStatus(queriesFor(batch, outcomes))).toEqual([]);
+      expect(await adapterFor(slow).fetchStatus(statusQueriesFor(batch, outcomes))).toEqual([]);
       expect(slow.requests().at(-1)!.query).toMatchObject({ to: '255712345671' });
     } finally {
       await slow.stop();
