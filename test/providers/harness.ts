@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import type { DeliveryStatus } from '../../src/db/sql.ts';
 import type { ProviderModule } from '../../src/providers/module.ts';
 import type { RecordedRequest, SimulatorServer } from '../../src/providers/simulator/server.ts';
@@ -35,4 +36,11 @@ export function statusQueriesFor(batch: SubmitBatch, outcomes: SubmitOutcome[], 
     recipient: batch.items[i]!.recipient,
     sentAt,
   }));
+}
+
+/** A debug logger whose lines a test can read, to check what an adapter logs (and never logs). */
+export function capturingLogger() {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  return { logger, lines };
 }

@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { createMimsmsProvider, type MimsmsConfig } from '../../src/providers/mimsms/adapter.ts';
@@ -11,7 +10,7 @@ import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
-import { statusQueriesFor } from './harness.ts';
+import { capturingLogger, statusQueriesFor } from './harness.ts';
 
 // Behaviour of MiM SMS the shared contract suite does not cover (provider-docs/001).
 
@@ -55,12 +54,6 @@ async function post(sim: SimulatorServer, path: string, fields: Record<string, u
     body: JSON.stringify({ api_key: config.apiKey, username: config.username, password: config.password, ...fields }),
   });
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
-}
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
-  return { logger, lines };
 }
 
 describe('mimsms adapter against its simulator', () => {

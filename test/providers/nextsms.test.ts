@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import { basicAuthorization, createNextsmsProvider, type NextsmsConfig } from '../../src/providers/nextsms/adapter.ts';
@@ -7,7 +6,7 @@ import { createNextsmsSimulator, type NextsmsSimulatorOptions } from '../../src/
 import { SimulatorServer, type SimResponse } from '../../src/providers/simulator/server.ts';
 import type { OutboundSms, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 import { eventually } from '../support/process.ts';
-import { statusQueriesFor } from './harness.ts';
+import { capturingLogger, statusQueriesFor } from './harness.ts';
 
 // Behaviour of NextSMS the shared contract suite does not cover (provider-docs/003 and 004).
 
@@ -60,12 +59,6 @@ async function call(sim: SimulatorServer, method: 'GET' | 'POST', path: string, 
 const logsOf = async (sim: SimulatorServer, reference: string) =>
   (await call(sim, 'GET', `/api/sms/v1/logs?reference=${reference}`)).body.results as Array<Record<string, any>>;
 const balanceOf = async (sim: SimulatorServer) => (await call(sim, 'GET', '/api/sms/v1/balance')).body.sms_balance as number;
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
-  return { logger, lines };
-}
 
 describe('nextsms adapter against its simulator', () => {
   let sim: SimulatorServer;
