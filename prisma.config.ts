@@ -10,7 +10,8 @@ import { databaseUrl } from './src/db/database-url.ts';
 // never runs them.
 process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= process.execPath;
 process.env.PRISMA_QUERY_ENGINE_LIBRARY ??= process.execPath;
-process.env.DATABASE_URL ??= databaseUrl();
+// The gateway always passes DATABASE_URL; this default serves a developer running the CLI by hand.
+process.env.DATABASE_URL = databaseUrl() ?? 'postgresql://postgres@127.0.0.1:5432/sms_gateway';
 // No telemetry or update checks: the machine may have no route to the internet.
 process.env.CHECKPOINT_DISABLE ??= '1';
 
@@ -49,7 +50,7 @@ export default defineConfig({
   engine: 'js',
   experimental: { adapter: true },
   async adapter() {
-    const factory = new PrismaPg({ connectionString: databaseUrl(), allowExitOnIdle: true, idleTimeoutMillis: 100 });
+    const factory = new PrismaPg({ connectionString: process.env.DATABASE_URL, allowExitOnIdle: true, idleTimeoutMillis: 100 });
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,

@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './accounts/rate-limits.ts';
 import { databaseUrl } from './db/database-url.ts';
@@ -12,6 +14,8 @@ const priceTableSchema = z.record(
 
 /** Ordered providers per destination region, with a default route. */
 const routeTableSchema = z.object({ default: z.array(z.string()).min(1) }).catchall(z.array(z.string()).min(1));
+
+const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data', import.meta.url));
 
 export const DEFAULT_PRICE_TABLE = {
   USD: { default: '0.0500', TZ: '0.0200', BD: '0.0150', CG: '0.0300' },
@@ -48,6 +52,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().default('0.0.0.0'),
   DATABASE_URL: z.string().optional(),
+  DATA_DIR: z.string().optional(),
   REDIS_URL: z.string().optional(),
   REDIS_PREFIX: z.string().regex(/^[\w.-]+$/).default('sms-gateway'),
   PUBLIC_URL: z.string().url().optional(),
@@ -83,7 +88,10 @@ const envSchema = z.object({
 export type Config = {
   port: number;
   host: string;
-  databaseUrl: string;
+  /** Unset: an embedded PostgreSQL kept in `dataDir` (see db/open.ts). */
+  databaseUrl: string | undefined;
+  /** Where the embedded PostgreSQL, and anything else the gateway keeps on disk, lives. */
+  dataDir: string;
   redisUrl: string | undefined;
   /** Namespace of every Redis key and channel: instances of one gateway share it. */
   redisPrefix: string;
@@ -132,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     databaseUrl: databaseUrl(env),
+    dataDir: path.resolve(e.DATA_DIR?.trim() || DEFAULT_DATA_DIR),
     redisUrl: e.REDIS_URL?.trim() || undefined,
     redisPrefix: e.REDIS_PREFIX,
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),

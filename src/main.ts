@@ -1,28 +1,59 @@
-// `npm start`: prepares the database (creates it, applies migrations), then serves.
-import { buildApp } from './app.ts';
+// `npm start`: opens the database (the one DATABASE_URL names, or the embedded one in DATA_DIR),
+// applies pending migrations, then serves.
+import { buildApp, type App } from './app.ts';
 import { loadConfig } from './config.ts';
-import { prepareDatabase } from './db/bootstrap.ts';
+import { DataDirInUse } from './db/embedded/data-dir.ts';
+import { openDatabase, type OpenedDatabase } from './db/open.ts';
+import { DatabaseUnreachable } from './db/unreachable.ts';
 import { createLogger } from './logger.ts';
 
-const config = loadConfig();
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+})();
 const logger = createLogger(config.logLevel);
 
 if (!config.redisUrl) {
   logger.warn('REDIS_URL is not set: live updates use in-process pub/sub, so run a single instance only');
 }
 
-await prepareDatabase(config.databaseUrl, logger);
-const app = buildApp(config, logger);
-await app.start();
+let database: OpenedDatabase | undefined;
+let app: App | undefined;
+
+async function start(): Promise<void> {
+  database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, role: 'gateway', logger });
+  if (stopping) return;
+  app = buildApp({ ...config, databaseUrl: database.url }, logger);
+  await app.start();
+}
 
 let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+const starting = start().catch(async (error: unknown) => {
+  if (error instanceof DatabaseUnreachable || error instanceof DataDirInUse) {
+    // What to do fits on one line; a stack trace would only hide it.
+    process.stderr.write(`error: ${error.message}\n`);
+  } else {
+    logger.fatal({ err: error }, 'the gateway could not start');
+  }
+  await database?.close().catch(() => undefined);
+  process.exit(1);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.once(signal, () => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    app
-      .stop()
+    // A signal during start-up waits for it, so nothing half-started is left behind.
+    starting
+      .then(async () => {
+        await app?.stop();
+        await database?.close();
+      })
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');

@@ -31,6 +31,8 @@ export type Services = {
 };
 
 export function createServices(config: Config, logger: Logger): Services {
+  // main.ts and the CLI open the database (an embedded one when DATABASE_URL is unset) first.
+  if (!config.databaseUrl) throw new Error('createServices needs the database opened: config.databaseUrl is unset');
   const db = createDb(config.databaseUrl, config.dbPoolSize);
   const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, logger) : createInProcessBus(config.redisPrefix);
   // Commands (rate limits); fails fast while Redis is away, where callers fall back to local limits.

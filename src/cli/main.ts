@@ -5,7 +5,9 @@ import { AccountError, adjustBalance, createAccount, createApiKey, listAccounts,
 import { parseScopes, SCOPES } from '../accounts/api-keys.ts';
 import { loadConfig } from '../config.ts';
 import { createDb, type Db } from '../db/client.ts';
-import { prepareDatabase } from '../db/bootstrap.ts';
+import { DataDirInUse } from '../db/embedded/data-dir.ts';
+import { openDatabase } from '../db/open.ts';
+import { DatabaseUnreachable } from '../db/unreachable.ts';
 import { pino } from 'pino';
 import { providerStatus } from '../providers/status-report.ts';
 import { Presets, SingleBar } from 'cli-progress';
@@ -16,14 +18,17 @@ import { GatewayError } from '../graphql/errors.ts';
 
 class UsageError extends Error {}
 
+/** The gateway's database for the length of a command: a running gateway's embedded server, or one started for it. */
 async function withDb<T>(run: (db: Db) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  await prepareDatabase(config.databaseUrl, pino({ level: 'warn' }, pino.destination(2)));
-  const db = createDb(config.databaseUrl, 2);
+  const logger = pino({ level: 'warn' }, pino.destination(2));
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, role: 'cli', logger });
+  const db = createDb(database.url, 2);
   try {
     return await run(db);
   } finally {
     await db.$disconnect();
+    await database.close();
   }
 }
 
@@ -146,7 +151,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    const known = error instanceof AccountError || error instanceof UsageError || error instanceof GatewayError;
+    const known =
+      error instanceof AccountError ||
+      error instanceof UsageError ||
+      error instanceof DatabaseUnreachable ||
+      error instanceof DataDirInUse;
     if (error instanceof GatewayError) {
       process.stderr.write(`error: ${error.code}: ${error.message}\n`);
       return 2;

@@ -9,18 +9,33 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIGRATIONS = fileURLToPath(new URL('../../prisma/migrations/', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./prisma-cli-preload.cjs', import.meta.url));
 
-/** Creates the database named in `url` when the server does not have it yet. */
+/** A server that does not answer in this long is reported unreachable rather than waited for. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Creates the database named in `url` when the server does not have it yet. It connects to
+ * that database first, so a user who may not open the `postgres` database (a hosted server)
+ * is only asked to when there is something to create.
+ */
 export async function ensureDatabase(url: string, logger?: Logger): Promise<boolean> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
   if (!name) throw new Error('DATABASE_URL names no database');
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  try {
+    await probe.connect();
+    return false;
+  } catch (error) {
+    // 3D000: no such database.
+    if ((error as { code?: string }).code !== '3D000') throw error;
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount) return false;
     try {
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
     } catch (error) {

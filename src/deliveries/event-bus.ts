@@ -41,6 +41,16 @@ export function createInProcessBus(prefix = 'sms-gateway'): EventBus {
   };
 }
 
+/** host:port of a Redis URL, without its password. */
+function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
 export function createRedisBus(url: string, prefix: string, logger: Logger): EventBus {
   // Publishing fails at once while Redis is away instead of queueing without bound.
   const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
@@ -51,11 +61,21 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
   let wasDown = false;
   let lastPublishErrorLog = 0;
 
-  for (const [name, client] of [
-    ['publisher', publisher],
-    ['subscriber', subscriber],
-  ] as const) {
-    client.on('error', (error: Error) => logger.warn({ err: error.message, client: name }, 'redis connection error'));
+  // ioredis reports every failed reconnection; one line per outage says all there is to say.
+  let outageReported = false;
+  for (const client of [publisher, subscriber]) {
+    client.on('error', (error: Error & { code?: string }) => {
+      if (outageReported) return;
+      outageReported = true;
+      logger.warn(
+        { redis: describeRedisUrl(url), err: error.code ?? error.message },
+        `cannot reach Redis at ${describeRedisUrl(url)} (${error.code ?? error.message}): live updates reach only this instance's ` +
+          'subscribers (the others catch up from the event log) and rate limits count per instance until it answers; retrying',
+      );
+    });
+    client.on('ready', () => {
+      if (publisher.status === 'ready' && subscriber.status === 'ready') outageReported = false;
+    });
   }
   subscriber.on('close', () => {
     wasDown = true;

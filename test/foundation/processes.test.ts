@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
-import { ADMIN_URL, createTestDatabase, serverUrl } from '../support/database.ts';
+import { adminUrl, createTestDatabase, serverUrl } from '../support/database.ts';
 import { Balance, DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { REDIS_URL } from '../support/gateway.ts';
 import { eventually, liveSubscribers, spawnGateway, type GatewayProcess } from '../support/process.ts';
@@ -64,7 +64,7 @@ describe('the gateway as a user runs it', () => {
 });
 
 afterAll(async () => {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
+  const client = new pg.Client({ connectionString: adminUrl() });
   await client.connect();
   const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`sgw_t_${inject('testRun')}_fresh_%`]);
   for (const { datname } of rows) await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(datname)} WITH (FORCE)`);

@@ -165,7 +165,7 @@ describe.each(HARNESSES)('$module.name', (harness: ProviderHarness<any>) => {
       expect(states[recipients[1]!]).toEqual([failed!.status, failed!.errorCode]);
       if (module.create(config, { logger, timeoutMs: 1000 }).capabilities.reports === 'callback') {
         // The reports came the provider's way: as callbacks the gateway accepted.
-        expect(sim.callbacks.filter((c) => c.status === 200).length).toBeGreaterThanOrEqual(2);
+        expect((await sim.callbacksAnswered(2)).filter((c) => c.status === 200).length).toBeGreaterThanOrEqual(2);
       }
     });
   });

@@ -345,6 +345,6 @@ describe('mtn_congo personalisation through the gateway', () => {
     expect(requests[0]).toMatchObject({ msg: 'Hello :P1 :P2, word bulk.' });
     expect((requests[0]!.params as string).split('\r\n').sort()).toEqual(['ASSEH;Brel;;242064504545', 'MOTOKOUA;Hegel;;242057360000']);
     expect(sim.sms.map((sms) => sms.text).sort()).toEqual(['Hello ASSEH Brel, word bulk.', 'Hello MOTOKOUA Hegel, word bulk.']);
-    expect(sim.callbacks.map((c) => c.status)).toEqual([200, 200]);
+    expect((await sim.callbacksAnswered(2)).map((c) => c.status)).toEqual([200, 200]);
   });
 });

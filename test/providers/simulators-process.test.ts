@@ -1,5 +1,4 @@
 import { execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/accounts/accounts.ts';
@@ -7,6 +6,7 @@ import { createDb } from '../../src/db/client.ts';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { DeliveryUpdated, MessageById, SendSms } from '../support/documents.ts';
+import { freePort } from '../../src/shared/free-port.ts';
 import { spawnGateway, type GatewayProcess } from '../support/process.ts';
 
 const run = promisify(execFile);
@@ -14,15 +14,6 @@ const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** `npm run simulators` as a user runs it; resolves with what it prints on stdout. */
 function startSimulators(args: string[], env: Record<string, string>) {

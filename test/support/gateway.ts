@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { inject } from 'vitest';
 import { createAccount } from '../../src/accounts/accounts.ts';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase } from './database.ts';
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The run's Redis (see global-setup.ts). */
+export const REDIS_URL = inject('redisUrl');
 
 export type TestGateway = {
   app: App;

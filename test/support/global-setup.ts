@@ -3,13 +3,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { prepareDatabase } from '../../src/db/bootstrap.ts';
-import { ADMIN_URL, serverUrl } from './database.ts';
+import { suitePostgres, suiteRedis } from './services.ts';
 
 /**
- * Migrates one template database per migration set; every test file then clones it into a
- * database of its own (see database.ts), which takes milliseconds instead of a migration run.
+ * Finds (or starts) the run's PostgreSQL and Redis, and migrates one template database per
+ * migration set; every test file then clones it into a database of its own (see database.ts),
+ * which takes milliseconds instead of a migration run.
  */
 export default async function setup(project: TestProject) {
+  const [postgres, redis] = await Promise.all([suitePostgres(), suiteRedis()]);
   const migrations = new URL('../../prisma/migrations/', import.meta.url);
   const hash = createHash('sha256');
   for (const dir of readdirSync(migrations).sort()) {
@@ -17,13 +19,15 @@ export default async function setup(project: TestProject) {
     hash.update(dir).update(readFileSync(new URL(`${dir}/migration.sql`, migrations)));
   }
   const template = `sgw_template_${hash.digest('hex').slice(0, 12)}`;
-  await prepareDatabase(serverUrl(template));
+  await prepareDatabase(`${postgres.url}/${template}`);
   const run = randomBytes(4).toString('hex');
+  project.provide('postgresServer', postgres.url);
+  project.provide('redisUrl', redis.url);
   project.provide('templateDatabase', template);
   project.provide('testRun', run);
 
   return async () => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
+    const client = new pg.Client({ connectionString: `${postgres.url}/postgres` });
     await client.connect();
     try {
       const { rows } = await client.query<{ datname: string }>(
@@ -36,11 +40,15 @@ export default async function setup(project: TestProject) {
     } finally {
       await client.end();
     }
+    await Promise.all([redis.stop(), postgres.stop()]);
   };
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** PostgreSQL server URL without a database: `${postgresServer}/${name}`. */
+    postgresServer: string;
+    redisUrl: string;
     templateDatabase: string;
     testRun: string;
   }

@@ -8,20 +8,27 @@ export type GatewayProcess = {
   child: ChildProcess;
   url: string;
   logs: string[];
-  /** Resolves with the exit code. */
+  /** Resolves with the exit code once the gateway process has gone (for `npm start`: npm's code). */
   exited: Promise<number | null>;
+  /** Signals the gateway (for `npm start`: its whole process group, as a terminal's Ctrl-C or a supervisor does). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
-/** Runs `src/main.ts` as `npm start` does (one node process, so signals reach it) and resolves once it listens. */
-export function spawnGateway(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_PREFIX: `sgw-test-${process.pid}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Runs the gateway and resolves once it listens: by default `src/main.ts` as `npm start` runs
+ * it (one node process, so signals reach it); with `npm: true`, the real `npm start`.
+ */
+export function spawnGateway(env: Record<string, string | undefined>, options: { npm?: boolean } = {}): Promise<GatewayProcess> {
+  const child = options.npm
+    ? spawn('npm', ['start'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    : spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exitCode = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // npm may exit on a signal before the gateway under it has finished: the gateway has gone
+  // once nobody holds its output open any more.
+  const closed = new Promise<void>((resolve) => child.stdout!.on('close', resolve));
+  const exited = Promise.all([exitCode, closed]).then(([code]) => code);
+  const alive = () => child.exitCode === null && child.signalCode === null;
   return new Promise((resolve, reject) => {
     const onLine = (line: string) => {
       logs.push(line);
@@ -33,7 +40,15 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
         logs,
         exited,
         async stop(signal = 'SIGTERM') {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          if (options.npm) {
+            try {
+              process.kill(-child.pid!, signal);
+            } catch {
+              // The group has gone.
+            }
+          } else if (alive()) {
+            child.kill(signal);
+          }
           return exited;
         },
       });
@@ -42,6 +57,13 @@ export function spawnGateway(env: Record<string, string>): Promise<GatewayProces
     createInterface({ input: child.stderr! }).on('line', (line) => logs.push(line));
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before listening:\n${logs.join('\n')}`)));
   });
+}
+
+/** The test's environment for a gateway process; a variable given as undefined is removed. */
+function gatewayEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_PREFIX: `sgw-test-${process.pid}`, ...env };
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
+  return merged;
 }
 
 /** Re-checks an asynchronous condition until it holds; for state only visible from outside a process. */

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { freePort } from '../../src/shared/free-port.ts';
 
 /** A Redis server of the test's own (no persistence), which the test can stop and start again. */
 export class TestRedis {
@@ -29,6 +29,8 @@ export class TestRedis {
         if (line.includes('Ready to accept connections')) resolve();
       });
       child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
+      // No binary on the PATH: ENOENT.
+      child.once('error', reject);
     });
   }
 
@@ -41,15 +43,4 @@ export class TestRedis {
     await exited;
     this.child = undefined;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -37,7 +37,8 @@ export type SimRequest = RecordedRequest & { params: Record<string, string> };
 export type SimResponse = { status: number; body: unknown; headers?: Record<string, string> };
 export type RouteHandler = (request: SimRequest) => SimResponse | Promise<SimResponse>;
 
-export type SentCallback = { url: string; body: unknown; status: number | 'error'; at: Date };
+/** A report the simulator sent; `pending` until the gateway has answered it. */
+export type SentCallback = { url: string; body: unknown; status: number | 'error' | 'pending'; at: Date };
 
 export type SimulatorOptions = {
   port?: number;
@@ -149,7 +150,7 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
 
   /** POSTs a delivery report to the gateway the way the provider would, and records the answer. */
   async callBack(url: string, body: unknown): Promise<void> {
-    const entry: SentCallback = { url, body, status: 'error', at: new Date() };
+    const entry: SentCallback = { url, body, status: 'pending', at: new Date() };
     this.callbacks.push(entry);
     try {
       const response = await fetch(url, {
@@ -163,6 +164,12 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
       entry.status = 'error';
     }
     this.emit('callback', entry);
+  }
+
+  /** Resolves once `count` callbacks have been answered (the gateway may act on one before its answer arrives here). */
+  async callbacksAnswered(count: number): Promise<SentCallback[]> {
+    while (this.callbacks.filter((c) => c.status !== 'pending').length < count) await once(this, 'callback');
+    return this.callbacks;
   }
 
   async start(): Promise<string> {
