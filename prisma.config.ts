@@ -44,6 +44,22 @@ function readCatalogTypesAsText<T extends object>(queryable: T): T {
   return queryable;
 }
 
+type ScriptRunner = { executeScript(script: string): Promise<void>; client: { query(sql: string): Promise<unknown> }; onError(error: unknown): never };
+
+// The adapter splits a migration script at every ";", which breaks a function body written in
+// it; PostgreSQL takes the whole script in one go (and runs it as one transaction).
+function runScriptsWhole<T extends object>(adapter: T): T {
+  const target = adapter as unknown as ScriptRunner;
+  target.executeScript = async (script) => {
+    try {
+      await target.client.query(script);
+    } catch (error) {
+      target.onError(error);
+    }
+  };
+  return adapter;
+}
+
 export default defineConfig({
   schema: path.join('prisma', 'schema.prisma'),
   migrations: { path: path.join('prisma', 'migrations') },
@@ -54,7 +70,7 @@ export default defineConfig({
     return {
       provider: factory.provider,
       adapterName: factory.adapterName,
-      connect: async () => readCatalogTypesAsText(await factory.connect()),
+      connect: async () => runScriptsWhole(readCatalogTypesAsText(await factory.connect())),
       connectToShadowDb: async () => readCatalogTypesAsText(await factory.connectToShadowDb()),
     };
   },

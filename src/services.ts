@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { listenForRevocations } from './accounts/key-cache.ts';
 import { KeyRateLimiter } from './accounts/rate-limits.ts';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/client.ts';
@@ -8,6 +9,8 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { DEFAULT_RETRY_POLICY } from './dispatch/retry-policy.ts';
 import { ProviderThrottle } from './dispatch/throttle.ts';
 import { Metrics } from './http/metrics.ts';
+import { createAcceptQueue, type Accepted, type AcceptRequest } from './messages/accept.ts';
+import type { GroupCommit } from './shared/group-commit.ts';
 import type { Logger } from './logger.ts';
 import { ProviderHealth } from './providers/health.ts';
 import { createProviders } from './providers/index.ts';
@@ -26,6 +29,10 @@ export type Services = {
   dispatcher: Dispatcher;
   metrics: Metrics;
   rateLimiter: KeyRateLimiter;
+  /** sendSms acceptance, with group commit (see messages/accept.ts). */
+  acceptQueue: GroupCommit<AcceptRequest, Accepted>;
+  /** Stops listening for API key revocations (see accounts/key-cache.ts). */
+  stopRevocationListener: () => Promise<void>;
   /** Where providers report delivery; both are known once the server listens. */
   callbacks: { secret: string | undefined; baseUrl: string | undefined };
 };
@@ -49,6 +56,7 @@ export function createServices(config: Config, logger: Logger): Services {
     {
       batchSize: config.dispatch.batchSize,
       leaseMs: config.dispatch.leaseMs,
+      concurrency: config.dispatch.concurrency,
       pollIntervalMs: config.dispatch.pollIntervalMs,
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
       reportPollAfterMs: config.reportPollAfterMs,
@@ -60,12 +68,15 @@ export function createServices(config: Config, logger: Logger): Services {
     },
   );
   const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
-  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, callbacks, rateLimiter };
+  const stopRevocationListener = listenForRevocations(db, logger);
+  const acceptQueue = createAcceptQueue({ db, bus, metrics, onAccepted: () => dispatcher.wake() });
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, callbacks, rateLimiter, stopRevocationListener, acceptQueue };
 }
 
 export async function closeServices(services: Services): Promise<void> {
   await services.dispatcher.stop();
   services.feeds.close();
+  await services.stopRevocationListener();
   await services.bus.close();
   services.redis?.disconnect();
   await services.db.$disconnect();

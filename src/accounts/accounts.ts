@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.ts';
 import { Decimal, formatMoney } from '../messages/money.ts';
 import { generateApiKey, SCOPES, type Scope } from './api-keys.ts';
+import { keyCacheOf } from './key-cache.ts';
 
 export class AccountError extends Error {}
 
@@ -45,6 +46,8 @@ export async function revokeApiKey(db: Db, apiKeyId: string) {
   const revoked = existing.revokedAt
     ? existing
     : await db.apiKey.update({ where: { id: apiKeyId }, data: { revokedAt: new Date() }, select: { revokedAt: true } });
+  // Other processes hear of it from the database (key-cache.ts); this one knows now.
+  keyCacheOf(db).revoked(apiKeyId);
   return { apiKeyId, revokedAt: revoked.revokedAt!.toISOString() };
 }
 

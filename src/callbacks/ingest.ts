@@ -1,4 +1,4 @@
-import type { Db } from '../db/client.ts';
+import { sqlOf, type Db } from '../db/client.ts';
 import { groupBy } from '../shared/group-by.ts';
 import type { Publisher } from '../deliveries/publish.ts';
 import { recordTransitions, type Transition } from '../deliveries/transitions.ts';
@@ -59,34 +59,42 @@ export async function applyEarlyReports(
   provider: string,
   keys: { providerMessageIds: string[]; deliveryIds: string[] },
 ): Promise<number> {
-  const rows = await deps.db.earlyReport.findMany({
-    where: {
-      provider,
-      OR: [{ providerMessageId: { in: keys.providerMessageIds } }, { deliveryId: { in: keys.deliveryIds } }],
-    },
-    orderBy: { id: 'asc' },
-  });
+  const rows = await sqlOf(deps.db).query<{ id: string; report: CallbackReport }>(FIND_EARLY, [
+    provider,
+    keys.providerMessageIds,
+    keys.deliveryIds,
+  ]);
   if (rows.length === 0) return 0;
-  const reports = rows.map((row) => revive(row.report as unknown as CallbackReport));
+  const reports = rows.map((row) => revive(row.report));
   const { matched } = await match(deps.db, provider, reports);
   const used = matched.map((m) => rows[reports.indexOf(m.report)]!.id);
   const updates = await recordTransitions(
     deps,
     matched.map((m) => m.transition),
-    async (tx) => {
-      await tx.earlyReport.deleteMany({ where: { id: { in: used } } });
-    },
+    { also: (tx) => tx.query(DELETE_EARLY, [used]).then(() => undefined) },
   );
   return updates.length;
 }
+
+const FIND_EARLY = {
+  name: 'early-reports-find',
+  text: `SELECT id::text AS id, report FROM early_reports
+    WHERE provider = $1 AND (provider_message_id = ANY($2::text[]) OR delivery_id = ANY($3::uuid[]))
+    ORDER BY id`,
+};
+const DELETE_EARLY = { name: 'early-reports-delete', text: `DELETE FROM early_reports WHERE id = ANY($1::bigint[])` };
+
+const MATCH = {
+  name: 'callbacks-match',
+  text: `SELECT id, provider_message_id AS "providerMessageId", recipient FROM deliveries
+    WHERE provider = $1 AND (id = ANY($2::uuid[]) OR provider_message_id = ANY($3::text[]))`,
+};
 
 async function match(db: Db, provider: string, reports: CallbackReport[]): Promise<{ matched: Matched[]; unmatched: CallbackReport[] }> {
   if (reports.length === 0) return { matched: [], unmatched: [] };
   const ids = [...new Set(reports.flatMap((r) => (r.match.deliveryId ? [r.match.deliveryId] : [])))];
   const providerIds = [...new Set(reports.flatMap((r) => (r.match.providerMessageId ? [r.match.providerMessageId] : [])))];
-  const rows = await db.$queryRaw<Candidate[]>`
-    SELECT id, provider_message_id AS "providerMessageId", recipient FROM deliveries
-    WHERE provider = ${provider} AND (id = ANY(${ids}::uuid[]) OR provider_message_id = ANY(${providerIds}::text[]))`;
+  const rows = await sqlOf(db).query<Candidate>(MATCH, [provider, ids, providerIds]);
   const byId = new Map(rows.map((row) => [row.id, row]));
   const byProviderId = groupBy(rows, (row) => row.providerMessageId ?? '');
   const matched: Matched[] = [];

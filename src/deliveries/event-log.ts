@@ -1,5 +1,6 @@
-import { Prisma, type Delivery, type DeliveryStatus, type MessageStatus, type TransactionClient } from '../db/sql.ts';
-import type { Db } from '../db/client.ts';
+import { sqlOf, type Db } from '../db/client.ts';
+import type { Sql, SqlTransaction } from '../db/pg.ts';
+import type { DeliveryStatus, MessageStatus } from '../db/sql.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import {
   DELIVERY_COLUMNS,
@@ -11,98 +12,28 @@ import {
   type DeliveryUpdate,
 } from './records.ts';
 
-export type NewEvent = {
-  accountId: string;
-  messageId: string;
-  deliveryId: string;
-  status: DeliveryStatus;
-  messageStatus: MessageStatus;
-  provider: string | null;
-  providerMessageId: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  sentAt: Date | null;
-  deliveredAt: Date | null;
-  raw: unknown;
-};
-
-/** The event that records `delivery` as it now is. */
-export function eventOf(delivery: Delivery, messageStatus: MessageStatus, raw: unknown = null): NewEvent {
-  return {
-    accountId: delivery.accountId,
-    messageId: delivery.messageId,
-    deliveryId: delivery.id,
-    status: delivery.status,
-    messageStatus,
-    provider: delivery.provider,
-    providerMessageId: delivery.providerMessageId,
-    errorCode: delivery.errorCode,
-    errorMessage: delivery.errorMessage,
-    sentAt: delivery.sentAt,
-    deliveredAt: delivery.deliveredAt,
-    raw,
-  };
-}
-
-/**
- * Appends events and returns their per-account numbers, in the order given. Taking the numbers
- * locks the account's counter row until commit, so events of one account become visible in the
- * order of their numbers: a reader that has seen number n has seen everything before it.
- * Call it last in a transaction to hold that lock briefly.
- */
-export async function appendEvents(tx: TransactionClient, events: NewEvent[], occurredAt: Date): Promise<bigint[]> {
-  if (events.length === 0) return [];
-  // One statement: take a block of numbers per account (in account order, so concurrent
-  // writers lock the counters in the same order) and number the events within it.
-  const rows = await tx.$queryRaw<Array<{ accountId: string; seq: bigint }>>`
-    WITH input AS (
-      SELECT t.*, row_number() OVER (PARTITION BY account_id ORDER BY ord) AS rank
-      FROM unnest(
-        ${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.messageId)}::uuid[],
-        ${events.map((e) => e.deliveryId)}::uuid[], ${events.map((e) => e.status)}::text[],
-        ${events.map((e) => e.messageStatus)}::text[], ${events.map((e) => e.provider)}::text[],
-        ${events.map((e) => e.providerMessageId)}::text[], ${events.map((e) => e.errorCode)}::text[],
-        ${events.map((e) => e.errorMessage)}::text[], ${events.map((e) => e.sentAt)}::timestamptz[],
-        ${events.map((e) => e.deliveredAt)}::timestamptz[],
-        ${events.map((e) => (e.raw === undefined || e.raw === null ? null : JSON.stringify(e.raw)))}::jsonb[]
-      ) WITH ORDINALITY AS t(account_id, message_id, delivery_id, status, message_status, provider, provider_message_id,
-        error_code, error_message, sent_at, delivered_at, raw, ord)
-    ), counts AS (
-      SELECT account_id, count(*) AS n FROM input GROUP BY account_id
-    ), blocks AS (
-      INSERT INTO account_event_seqs (account_id, last_seq)
-      SELECT account_id, n FROM counts ORDER BY account_id
-      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
-      RETURNING account_id, last_seq
-    )
-    INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,
-      provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
-    SELECT i.account_id, b.last_seq - c.n + i.rank, i.message_id, i.delivery_id, i.status::"DeliveryStatus",
-      i.message_status::"MessageStatus", i.provider, i.provider_message_id, i.error_code, i.error_message,
-      i.sent_at, i.delivered_at, i.raw, ${occurredAt}::timestamptz
-    FROM input i JOIN blocks b ON b.account_id = i.account_id JOIN counts c ON c.account_id = i.account_id
-    RETURNING account_id AS "accountId", seq`;
-  // Each account's numbers are contiguous and follow the order of its events.
-  const first = new Map<string, bigint>();
-  for (const row of rows) {
-    const known = first.get(row.accountId);
-    if (known === undefined || row.seq < known) first.set(row.accountId, row.seq);
-  }
-  const rank = new Map<string, bigint>();
-  return events.map((event) => {
-    const offset = rank.get(event.accountId) ?? 0n;
-    rank.set(event.accountId, offset + 1n);
-    return first.get(event.accountId)! + offset;
-  });
-}
-
 export async function lastSeq(db: Db, accountId: string): Promise<bigint> {
-  const row = await db.accountEventSeq.findUnique({ where: { accountId }, select: { lastSeq: true } });
-  return row?.lastSeq ?? 0n;
+  const [row] = await sqlOf(db).query<{ lastSeq: string }>(
+    { name: 'events-last-seq', text: `SELECT last_seq::text AS "lastSeq" FROM account_event_seqs WHERE account_id = $1` },
+    [accountId],
+  );
+  return BigInt(row?.lastSeq ?? 0);
+}
+
+/** The last event number of each account that has any. */
+export async function lastSeqs(db: Db, accountIds: string[]): Promise<Map<string, bigint>> {
+  const rows = await sqlOf(db).query<{ accountId: string; lastSeq: string }>(
+    {
+      name: 'events-last-seqs',
+      text: `SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM account_event_seqs WHERE account_id = ANY($1::uuid[])`,
+    },
+    [accountIds],
+  );
+  return new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
 }
 
 type EventRow = {
-  seq: bigint;
+  seq: string;
   occurredAt: Date;
   eventStatus: DeliveryStatus;
   messageStatus: MessageStatus;
@@ -116,6 +47,32 @@ type EventRow = {
   message: object;
 };
 
+const EVENT_COLUMNS = `
+  e.seq::text AS seq, e.occurred_at AS "occurredAt", e.status::text AS "eventStatus",
+  e.message_status::text AS "messageStatus", e.provider AS "eventProvider",
+  e.provider_message_id AS "eventProviderMessageId", e.error_code AS "eventErrorCode",
+  e.error_message AS "eventErrorMessage", e.sent_at AS "eventSentAt", e.delivered_at AS "eventDeliveredAt",
+  (SELECT to_jsonb(x) FROM (SELECT ${DELIVERY_COLUMNS}) x) AS delivery,
+  (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS}) y) AS message`;
+
+const MAX_SEQ = '9223372036854775807';
+
+/** One account's events in a range of numbers; with a message, through the (account, message, seq) index. */
+const LOAD_UPDATES = {
+  name: 'events-load-updates',
+  text: `SELECT ${EVENT_COLUMNS}
+    FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN messages m ON m.id = e.message_id
+    WHERE e.account_id = $1 AND e.seq > $2 AND e.seq <= $3
+    ORDER BY e.seq LIMIT $4`,
+};
+const LOAD_MESSAGE_UPDATES = {
+  name: 'events-load-message-updates',
+  text: `SELECT ${EVENT_COLUMNS}
+    FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN messages m ON m.id = e.message_id
+    WHERE e.account_id = $1 AND e.message_id = $5 AND e.seq > $2 AND e.seq <= $3
+    ORDER BY e.seq LIMIT $4`,
+};
+
 /**
  * Reads an account's updates after `afterSeq` (up to `uptoSeq` when given), in order, as they
  * were when recorded: the delivery and message show the state of that event.
@@ -125,27 +82,17 @@ export async function loadUpdates(
   accountId: string,
   range: { afterSeq: bigint; uptoSeq?: bigint; messageId?: string; limit: number },
 ): Promise<DeliveryUpdate[]> {
-  const rows = await db.$queryRaw<EventRow[]>`
-    SELECT e.seq, e.occurred_at AS "occurredAt", e.status::text AS "eventStatus",
-      e.message_status::text AS "messageStatus", e.provider AS "eventProvider",
-      e.provider_message_id AS "eventProviderMessageId", e.error_code AS "eventErrorCode",
-      e.error_message AS "eventErrorMessage", e.sent_at AS "eventSentAt", e.delivered_at AS "eventDeliveredAt",
-      (SELECT to_jsonb(x) FROM (SELECT ${DELIVERY_COLUMNS}) x) AS delivery,
-      (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS}) y) AS message
-    FROM delivery_events e
-    JOIN deliveries d ON d.id = e.delivery_id
-    JOIN messages m ON m.id = e.message_id
-    WHERE e.account_id = ${accountId}::uuid AND e.seq > ${range.afterSeq}
-      ${range.uptoSeq === undefined ? Prisma.empty : Prisma.sql`AND e.seq <= ${range.uptoSeq}`}
-      ${range.messageId === undefined ? Prisma.empty : Prisma.sql`AND e.message_id = ${range.messageId}::uuid`}
-    ORDER BY e.seq
-    LIMIT ${range.limit}`;
+  const sql = sqlOf(db);
+  const bounds = [accountId, range.afterSeq.toString(), range.uptoSeq?.toString() ?? MAX_SEQ, range.limit];
+  const rows = range.messageId
+    ? await sql.query<EventRow>(LOAD_MESSAGE_UPDATES, [...bounds, range.messageId])
+    : await sql.query<EventRow>(LOAD_UPDATES, bounds);
   if (rows.length === 0) return [];
   const revived = rows.map((row) => ({ ...row, delivery: reviveDelivery(row.delivery), message: reviveMessage(row.message) }));
-  const attempts = await loadAttempts(db, [...new Set(revived.map((r) => r.delivery.id))]);
+  const attempts = await loadAttempts(sql, [...new Set(revived.map((r) => r.delivery.id))]);
   return revived.map(({ delivery, message, ...row }) => {
     return {
-      seq: row.seq,
+      seq: BigInt(row.seq),
       occurredAt: row.occurredAt,
       messageId: message.id,
       messageStatus: row.messageStatus,
@@ -166,14 +113,15 @@ export async function loadUpdates(
   });
 }
 
-export async function loadAttempts(db: Db | TransactionClient, deliveryIds: string[]): Promise<Map<string, AttemptSnapshot[]>> {
+const LOAD_ATTEMPTS = {
+  name: 'events-load-attempts',
+  text: `SELECT delivery_id AS "deliveryId", provider, at, outcome, error_code AS "errorCode", error_message AS "errorMessage"
+    FROM delivery_attempts WHERE delivery_id = ANY($1::uuid[]) ORDER BY id`,
+};
+
+export async function loadAttempts(sql: Sql | SqlTransaction, deliveryIds: string[]): Promise<Map<string, AttemptSnapshot[]>> {
   if (deliveryIds.length === 0) return new Map();
-  const rows = await db.deliveryAttempt.findMany({
-    where: { deliveryId: { in: deliveryIds } },
-    orderBy: { id: 'asc' },
-    select: { deliveryId: true, provider: true, at: true, outcome: true, errorCode: true, errorMessage: true },
-  });
-  return groupAttempts(rows);
+  return groupAttempts(await sql.query<AttemptSnapshot & { deliveryId: string }>(LOAD_ATTEMPTS, [deliveryIds]));
 }
 
 const CURSOR_PREFIX = 'evt:';

@@ -3,7 +3,7 @@ import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { AsyncQueue } from './async-queue.ts';
 import type { EventBus } from './event-bus.ts';
-import { lastSeq, loadUpdates } from './event-log.ts';
+import { lastSeq, lastSeqs, loadUpdates } from './event-log.ts';
 import type { DeliveryUpdate } from './records.ts';
 import { decodeUpdates } from './update-codec.ts';
 
@@ -112,13 +112,9 @@ export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: 
   private async catchUpLagging(): Promise<void> {
     if (this.feeds.size === 0) return;
     try {
-      const rows = await this.db.accountEventSeq.findMany({
-        where: { accountId: { in: [...this.feeds.keys()] } },
-        select: { accountId: true, lastSeq: true },
-      });
-      for (const row of rows) {
-        const feed = this.feeds.get(row.accountId);
-        if (feed && row.lastSeq > feed.position) void feed.catchUp();
+      for (const [accountId, seq] of await lastSeqs(this.db, [...this.feeds.keys()])) {
+        const feed = this.feeds.get(accountId);
+        if (feed && seq > feed.position) void feed.catchUp();
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'could not check live feeds against the event log');

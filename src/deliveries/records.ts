@@ -24,17 +24,17 @@ export type DeliveryUpdate = {
 };
 
 /** Raw SQL reads money as text (never through a float); `revive*` turns it back into Decimals. */
-export const DELIVERY_COLUMNS = Prisma.raw(`
+export const DELIVERY_COLUMNS = `
   d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, d.country, d.body, d.variables,
   d.segments, d.price::text AS price, d.status::text AS status, d.route, d.route_index AS "routeIndex", d.provider,
   d.provider_message_id AS "providerMessageId", d.error_code AS "errorCode",
   d.error_message AS "errorMessage", d.sent_at AS "sentAt", d.delivered_at AS "deliveredAt",
-  d.created_at AS "createdAt", d.updated_at AS "updatedAt"`);
+  d.created_at AS "createdAt", d.updated_at AS "updatedAt"`;
 
-export const MESSAGE_SNAPSHOT_COLUMNS = Prisma.raw(`
+export const MESSAGE_SNAPSHOT_COLUMNS = `
   m.id, m.account_id AS "accountId", m.text, m.sender_id AS "senderId", m.reference,
   m.status::text AS status, m.encoding::text AS encoding, m.segments, m.recipient_count AS "recipientCount",
-  m.cost::text AS cost, m.currency, m.scheduled_at AS "scheduledAt", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`);
+  m.cost::text AS cost, m.currency, m.scheduled_at AS "scheduledAt", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`;
 
 export function groupAttempts(rows: Array<AttemptSnapshot & { deliveryId: string }>): Map<string, AttemptSnapshot[]> {
   const byDelivery = groupBy(rows, (row) => row.deliveryId);

@@ -1,10 +1,11 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client.ts';
-import type { DeliveryStatus, TransactionClient } from '../db/sql.ts';
+import type { SqlTransaction } from '../db/pg.ts';
+import type { DeliveryStatus } from '../db/sql.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
-import { recordTransitions, type AppliedTransition, type Transition } from '../deliveries/transitions.ts';
+import { recordTransitions, type AppliedTransition, type AttemptRecord, type Transition } from '../deliveries/transitions.ts';
 import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
@@ -15,12 +16,13 @@ import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
 import {
   applyJobChanges,
-  claimJobs,
+  claimWork,
   emptyChanges,
   extendClaims,
   fixSubmissionRefs,
   releaseClaims,
   type ClaimedJob,
+  type ClaimedWork,
   type JobChanges,
 } from './jobs.ts';
 import { refundUndelivered } from './refunds.ts';
@@ -28,6 +30,8 @@ import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
 
 type WorkItem = {
   job: ClaimedJob;
+  /** When this worker claimed it (its lease runs from then). */
+  claimedAt: number;
   id: string;
   messageId: string;
   accountId: string;
@@ -47,10 +51,10 @@ const TIDY_EVERY_MS = 10 * 60_000;
 /** Tries at recording the outcome of work done (about 6 s in all). */
 const COMMIT_ATTEMPTS = 6;
 
-type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
-
 export type DispatcherOptions = {
   batchSize: number;
+  /** Rounds worked at once: the next batch is claimed while earlier ones are submitted and recorded. */
+  concurrency?: number;
   leaseMs: number;
   pollIntervalMs: number;
   retry: RetryPolicy;
@@ -103,10 +107,16 @@ export class Dispatcher {
 
   private async run(): Promise<void> {
     let tidiedAt = 0;
+    const rounds = new Set<Promise<void>>();
+    const concurrency = this.options.concurrency ?? 1;
     while (this.running) {
-      let claimed = 0;
+      if (rounds.size >= concurrency) {
+        await Promise.race(rounds);
+        continue;
+      }
+      let claimed: ClaimedWork[] = [];
       try {
-        claimed = await this.runOnce();
+        claimed = await claimWork(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
         if (Date.now() - tidiedAt > TIDY_EVERY_MS) {
           tidiedAt = Date.now();
           await this.tidy();
@@ -114,8 +124,16 @@ export class Dispatcher {
       } catch (error) {
         this.deps.logger.error({ err: error }, 'dispatch round failed');
       }
-      if (claimed < this.options.batchSize && this.running) await this.idle();
+      if (claimed.length > 0) {
+        const round: Promise<void> = this.work(claimed)
+          .catch((error: unknown) => this.deps.logger.error({ err: error }, 'dispatch round failed'))
+          .finally(() => rounds.delete(round));
+        rounds.add(round);
+      }
+      if (claimed.length < this.options.batchSize && this.running) await this.idle();
     }
+    // Every round runs to its end: a claim still being submitted must not be handed back.
+    await Promise.allSettled([...rounds]);
   }
 
   /** Reports kept for a submission that never came (a provider's mistake, or another gateway's) go after a week. */
@@ -142,14 +160,25 @@ export class Dispatcher {
     });
   }
 
-  /** One round: claim due jobs and work them. Returns how many were claimed. */
+  /** One round by hand: claim due jobs and work them. Returns how many were claimed. */
   async runOnce(): Promise<number> {
-    const jobs = await claimJobs(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
-    if (jobs.length === 0) return 0;
-    const items = await this.load(jobs);
+    const claimed = await claimWork(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
+    if (claimed.length > 0) await this.work(claimed);
+    return claimed.length;
+  }
+
+  private async work(claimed: ClaimedWork[]): Promise<void> {
+    const claimedAt = Date.now();
+    const items: WorkItem[] = [];
     const changes = emptyChanges();
-    const stale = jobs.filter((job) => !items.some((item) => item.job.id === job.id));
-    changes.finished.push(...stale.map((job) => job.id));
+    for (const { job, delivery } of claimed) {
+      // A job whose delivery already moved on (a report came first) has nothing left to do.
+      if (!delivery || isFinal(delivery.status) || (job.kind === 'SUBMIT' && delivery.status === 'SENT')) {
+        changes.finished.push(job.id);
+        continue;
+      }
+      items.push({ ...delivery, job, claimedAt });
+    }
 
     const submits = items.filter((item) => item.job.kind === 'SUBMIT');
     const polls = items.filter((item) => item.job.kind === 'POLL');
@@ -160,29 +189,10 @@ export class Dispatcher {
     const results = await Promise.allSettled([
       ...groups.map((group) => this.submit(group)),
       ...pollGroups.map((group) => this.poll(group)),
-      stale.length > 0 ? this.commit([], changes, []) : Promise.resolve(),
+      changes.finished.length > 0 ? this.commit([], changes, []) : Promise.resolve(),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    return jobs.length;
-  }
-
-  private async load(jobs: ClaimedJob[]): Promise<WorkItem[]> {
-    const rows = await this.deps.db.$queryRaw<Array<Omit<WorkItem, 'job'>>>`
-      SELECT d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient,
-        COALESCE(d.body, m.text) AS text, m.text AS template, d.variables, m.sender_id AS "senderId", d.status::text AS status, d.route,
-        d.route_index AS "routeIndex", d.provider_message_id AS "providerMessageId", d.sent_at AS "sentAt"
-      FROM deliveries d JOIN messages m ON m.id = d.message_id
-      WHERE d.id = ANY(${jobs.map((job) => job.deliveryId)}::uuid[])`;
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    const items: WorkItem[] = [];
-    for (const job of jobs) {
-      const row = byId.get(job.deliveryId);
-      // A job whose delivery already moved on (a report came first) has nothing left to do.
-      if (!row || isFinal(row.status) || (job.kind === 'SUBMIT' && row.status === 'SENT')) continue;
-      items.push({ ...row, job });
-    }
-    return items;
   }
 
   private async submit(items: WorkItem[]): Promise<void> {
@@ -194,11 +204,13 @@ export class Dispatcher {
       return;
     }
     const batches = batchesOf(items, provider.capabilities.maxBatchSize);
-    await fixSubmissionRefs(
-      this.deps.db,
-      this.worker,
-      batches.filter((b) => b.fresh).flatMap((b) => b.items.map((item) => ({ jobId: item.job.id, ref: b.reference }))),
-    );
+    if (provider.capabilities.recognisesRetries) {
+      await fixSubmissionRefs(
+        this.deps.db,
+        this.worker,
+        batches.filter((b) => b.fresh).flatMap((b) => b.items.map((item) => ({ jobId: item.job.id, ref: b.reference }))),
+      );
+    }
     for (const batch of batches) {
       // A slow provider can outlast a claim: submit only what this worker still holds, for long
       // enough to submit it and record the outcome, never what another worker has taken over.
@@ -228,8 +240,12 @@ export class Dispatcher {
     }
   }
 
+  /** A claim younger than a third of its lease is certainly still this worker's; an older one is renewed first. */
   private async stillHeld(items: WorkItem[]): Promise<WorkItem[]> {
+    const now = Date.now();
+    if (items.every((item) => now - item.claimedAt < this.options.leaseMs / 3)) return items;
     const held = new Set(await extendClaims(this.deps.db, this.worker, items.map((item) => item.job.id), this.options.leaseMs));
+    for (const item of items) item.claimedAt = now;
     return items.filter((item) => held.has(item.job.id));
   }
 
@@ -264,10 +280,9 @@ export class Dispatcher {
         raw: outcome.raw,
       });
       attempts.push({ deliveryId: item.id, provider: provider.name, outcome: 'SUBMITTED', errorCode: null, errorMessage: null });
-      changes.finished.push(item.job.id);
       // Polling providers are asked for their report; for those that call back it is the safety
       // net, in case the callback never comes (a poll finding the delivery final just ends).
-      changes.created.push({ deliveryId: item.id, kind: 'POLL', runAt: new Date(now + this.firstPollAfter(provider)) });
+      changes.poll.push({ id: item.job.id, runAt: new Date(now + this.firstPollAfter(provider)) });
     }
     await this.commit(transitions, changes, attempts);
     if (accepted.length > 0) {
@@ -334,7 +349,10 @@ export class Dispatcher {
     }
     await this.commit(transitions, changes, attempts, async (tx, applied) => {
       if (failover.length > 0) {
-        await tx.$executeRaw`UPDATE deliveries SET route_index = route_index + 1, updated_at = now() WHERE id = ANY(${failover}::uuid[])`;
+        await tx.query(
+          { name: 'dispatch-failover', text: `UPDATE deliveries SET route_index = route_index + 1, updated_at = now() WHERE id = ANY($1::uuid[])` },
+          [failover],
+        );
       }
       await refundUndelivered(tx, applied.filter((t) => isFinal(t.status)));
     });
@@ -395,21 +413,17 @@ export class Dispatcher {
     transitions: Transition[],
     changes: JobChanges,
     attempts: AttemptRecord[],
-    more?: (tx: TransactionClient, applied: AppliedTransition[]) => Promise<void>,
+    more?: (tx: SqlTransaction, applied: AppliedTransition[]) => Promise<void>,
   ): Promise<void> {
     const write = () =>
-      recordTransitions(this.deps, transitions, async (tx, applied, now) => {
-        if (attempts.length > 0) {
-          await tx.$executeRaw`
-            INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
-            SELECT *, ${now}::timestamptz FROM unnest(${attempts.map((a) => a.deliveryId)}::uuid[],
-              ${attempts.map((a) => a.provider)}::text[], ${attempts.map((a) => a.outcome)}::text[],
-              ${attempts.map((a) => a.errorCode)}::text[], ${attempts.map((a) => a.errorMessage)}::text[])`;
-        }
-        await applyJobChanges(tx, this.worker, changes);
-        await more?.(tx, applied);
+      recordTransitions(this.deps, transitions, {
+        attempts,
+        also: async (tx, applied) => {
+          await applyJobChanges(tx, this.worker, changes);
+          await more?.(tx, applied);
+        },
       });
-    const jobIds = [...changes.finished, ...changes.retry.map((r) => r.id)];
+    const jobIds = [...changes.finished, ...changes.retry.map((r) => r.id), ...changes.poll.map((p) => p.id)];
     for (let attempt = 1; ; attempt++) {
       try {
         await write();

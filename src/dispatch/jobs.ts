@@ -1,22 +1,44 @@
-import type { Db } from '../db/client.ts';
-import type { DispatchJobKind, TransactionClient } from '../db/sql.ts';
+import { sqlOf, type Db } from '../db/client.ts';
+import type { SqlTransaction } from '../db/pg.ts';
+import type { DeliveryStatus, DispatchJobKind } from '../db/sql.ts';
 
 export type ClaimedJob = { id: bigint; deliveryId: string; kind: DispatchJobKind; attempt: number; submissionRef: string | null };
 
+/** A claimed job with what working it needs to know of its delivery (absent when the delivery is gone). */
+export type ClaimedWork = {
+  job: ClaimedJob;
+  delivery?: {
+    id: string;
+    messageId: string;
+    accountId: string;
+    recipient: string;
+    text: string;
+    template: string;
+    variables: Record<string, string> | null;
+    senderId: string;
+    status: DeliveryStatus;
+    route: string[];
+    routeIndex: number;
+    providerMessageId: string | null;
+    sentAt: Date | null;
+  };
+};
+
 /**
- * Claims due jobs for `leaseMs`. SKIP LOCKED lets any number of dispatchers, in any number of
- * processes, claim side by side without taking the same job; a claim left behind by a process
- * that died lapses with its lease and is taken over. A submission tried before is claimed
- * whole (its siblings come along), so its retry carries the same deliveries under the same
- * reference and the provider can recognise it.
+ * Claims due jobs for `leaseMs` and reads their deliveries, in one statement. SKIP LOCKED lets
+ * any number of dispatchers, in any number of processes, claim side by side without taking the
+ * same job; a claim left behind by a process that died lapses with its lease and is taken over.
+ * A submission tried before is claimed whole (its siblings come along), so its retry carries
+ * the same deliveries under the same reference and the provider can recognise it.
  */
-export async function claimJobs(db: Db, worker: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-  return db.$queryRaw<ClaimedJob[]>`
+const CLAIM = {
+  name: 'jobs-claim',
+  text: `
     WITH due AS (
       SELECT id, submission_ref FROM dispatch_jobs
       WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
       ORDER BY run_at, submission_ref
-      LIMIT ${limit}
+      LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), siblings AS (
       SELECT s.id FROM dispatch_jobs s
@@ -24,11 +46,34 @@ export async function claimJobs(db: Db, worker: string, limit: number, leaseMs: 
         AND s.kind = 'SUBMIT' AND s.id NOT IN (SELECT id FROM due)
         AND (s.locked_until IS NULL OR s.locked_until < now())
       FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE dispatch_jobs AS j
+      SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', attempt = j.attempt + 1
+      WHERE j.id IN (SELECT id FROM due UNION ALL SELECT id FROM siblings)
+      RETURNING j.id, j.delivery_id, j.kind, j.attempt, j.submission_ref
     )
-    UPDATE dispatch_jobs AS j
-    SET locked_by = ${worker}, locked_until = now() + ${leaseMs} * interval '1 millisecond', attempt = j.attempt + 1
-    WHERE j.id IN (SELECT id FROM due UNION ALL SELECT id FROM siblings)
-    RETURNING j.id, j.delivery_id AS "deliveryId", j.kind::text AS kind, j.attempt, j.submission_ref AS "submissionRef"`;
+    SELECT c.id::text AS "jobId", c.delivery_id AS "jobDeliveryId", c.kind::text AS kind, c.attempt,
+      c.submission_ref AS "submissionRef",
+      d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, COALESCE(d.body, m.text) AS text,
+      m.text AS template, d.variables, m.sender_id AS "senderId", d.status::text AS status, d.route,
+      d.route_index AS "routeIndex", d.provider_message_id AS "providerMessageId", d.sent_at AS "sentAt"
+    FROM claimed c LEFT JOIN deliveries d ON d.id = c.delivery_id LEFT JOIN messages m ON m.id = d.message_id`,
+};
+
+type ClaimRow = NonNullable<ClaimedWork['delivery']> & {
+  jobId: string;
+  jobDeliveryId: string;
+  kind: DispatchJobKind;
+  attempt: number;
+  submissionRef: string | null;
+};
+
+export async function claimWork(db: Db, worker: string, limit: number, leaseMs: number): Promise<ClaimedWork[]> {
+  const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, limit, leaseMs]);
+  return rows.map(({ jobId, jobDeliveryId, kind, attempt, submissionRef, ...delivery }) => ({
+    job: { id: BigInt(jobId), deliveryId: jobDeliveryId, kind, attempt, submissionRef },
+    delivery: delivery.id ? delivery : undefined,
+  }));
 }
 
 /** The changes to the queue that one round of work decided, applied in one go. */
@@ -37,39 +82,57 @@ export type JobChanges = {
   finished: bigint[];
   /** Jobs to run again later, with their try count so far; a failover starts afresh (count 0, no reference). */
   retry: Array<{ id: bigint; runAt: Date; attempt: number; newProvider?: boolean }>;
-  /** New jobs (a status poll after a submission, a submission to the next provider). */
-  created: Array<{ deliveryId: string; kind: DispatchJobKind; runAt: Date }>;
+  /** Submissions a provider took: each job becomes its delivery's status poll. */
+  poll: Array<{ id: bigint; runAt: Date }>;
 };
 
 export function emptyChanges(): JobChanges {
-  return { finished: [], retry: [], created: [] };
+  return { finished: [], retry: [], poll: [] };
 }
 
-export async function applyJobChanges(tx: TransactionClient, worker: string, changes: JobChanges): Promise<void> {
-  // Only jobs still claimed by this worker: one whose lease lapsed belongs to whoever took it over.
-  if (changes.finished.length > 0) {
-    await tx.$executeRaw`DELETE FROM dispatch_jobs WHERE id = ANY(${changes.finished}::bigint[]) AND locked_by = ${worker}`;
-  }
-  if (changes.retry.length > 0) {
-    const r = changes.retry;
-    await tx.$executeRaw`
+/**
+ * Only jobs still claimed by this worker change: one whose lease lapsed belongs to whoever took
+ * it over. A submission job becomes the poll job in place, unless its delivery has one already.
+ */
+const APPLY_CHANGES = {
+  name: 'jobs-apply-changes',
+  text: `
+    WITH finished AS (
+      DELETE FROM dispatch_jobs WHERE id = ANY($2::bigint[]) AND locked_by = $1
+    ), retried AS (
       UPDATE dispatch_jobs AS j SET run_at = v.run_at, attempt = v.attempt, locked_by = NULL, locked_until = NULL,
         submission_ref = CASE WHEN v.new_provider THEN NULL ELSE j.submission_ref END
-      FROM unnest(${r.map((x) => x.id)}::bigint[], ${r.map((x) => x.runAt)}::timestamptz[], ${r.map((x) => x.attempt)}::int[],
-        ${r.map((x) => Boolean(x.newProvider))}::boolean[]) AS v(id, run_at, attempt, new_provider)
-      WHERE j.id = v.id AND j.locked_by = ${worker}`;
-  }
-  if (changes.created.length > 0) {
-    const c = changes.created;
-    await tx.$executeRaw`
-      INSERT INTO dispatch_jobs (delivery_id, kind, run_at)
-      SELECT delivery_id, kind::"DispatchJobKind", run_at
-      FROM unnest(${c.map((x) => x.deliveryId)}::uuid[], ${c.map((x) => x.kind)}::text[], ${c.map((x) => x.runAt)}::timestamptz[])
-        AS v(delivery_id, kind, run_at)
-      ON CONFLICT (delivery_id, kind) DO UPDATE
-        SET run_at = EXCLUDED.run_at, attempt = 0, locked_by = NULL, locked_until = NULL`;
-  }
+      FROM unnest($3::bigint[], $4::timestamptz[], $5::int[], $6::boolean[]) AS v(id, run_at, attempt, new_provider)
+      WHERE j.id = v.id AND j.locked_by = $1
+    )
+    UPDATE dispatch_jobs AS j SET kind = 'POLL', run_at = v.run_at, attempt = 0, locked_by = NULL, locked_until = NULL,
+      submission_ref = NULL
+    FROM unnest($7::bigint[], $8::timestamptz[]) AS v(id, run_at)
+    WHERE j.id = v.id AND j.locked_by = $1
+      AND NOT EXISTS (SELECT 1 FROM dispatch_jobs p WHERE p.delivery_id = j.delivery_id AND p.kind = 'POLL')`,
+};
+
+export async function applyJobChanges(tx: SqlTransaction, worker: string, changes: JobChanges): Promise<void> {
+  const { finished, retry, poll } = changes;
+  if (finished.length + retry.length + poll.length === 0) return;
+  await tx.query(APPLY_CHANGES, [
+    worker,
+    finished.map(String),
+    retry.map((r) => String(r.id)),
+    retry.map((r) => r.runAt),
+    retry.map((r) => r.attempt),
+    retry.map((r) => Boolean(r.newProvider)),
+    poll.map((p) => String(p.id)),
+    poll.map((p) => p.runAt),
+  ]);
 }
+
+const FIX_REFS = {
+  name: 'jobs-fix-refs',
+  text: `UPDATE dispatch_jobs AS j SET submission_ref = v.ref
+    FROM unnest($2::bigint[], $3::text[]) AS v(id, ref)
+    WHERE j.id = v.id AND j.locked_by = $1`,
+};
 
 /**
  * Fixes the reference of submissions about to be made, before they are made: a retry after a
@@ -77,11 +140,15 @@ export async function applyJobChanges(tx: TransactionClient, worker: string, cha
  */
 export async function fixSubmissionRefs(db: Db, worker: string, refs: Array<{ jobId: bigint; ref: string }>): Promise<void> {
   if (refs.length === 0) return;
-  await db.$executeRaw`
-    UPDATE dispatch_jobs AS j SET submission_ref = v.ref
-    FROM unnest(${refs.map((r) => r.jobId)}::bigint[], ${refs.map((r) => r.ref)}::text[]) AS v(id, ref)
-    WHERE j.id = v.id AND j.locked_by = ${worker}`;
+  await sqlOf(db).query(FIX_REFS, [worker, refs.map((r) => String(r.jobId)), refs.map((r) => r.ref)]);
 }
+
+const EXTEND = {
+  name: 'jobs-extend',
+  text: `UPDATE dispatch_jobs SET locked_until = now() + $3 * interval '1 millisecond'
+    WHERE id = ANY($2::bigint[]) AND locked_by = $1
+    RETURNING id::text AS id`,
+};
 
 /**
  * Renews this worker's claim on `jobIds` and returns the ones it still holds: a claim that
@@ -89,11 +156,8 @@ export async function fixSubmissionRefs(db: Db, worker: string, refs: Array<{ jo
  */
 export async function extendClaims(db: Db, worker: string, jobIds: bigint[], leaseMs: number): Promise<bigint[]> {
   if (jobIds.length === 0) return [];
-  const rows = await db.$queryRaw<Array<{ id: bigint }>>`
-    UPDATE dispatch_jobs SET locked_until = now() + ${leaseMs} * interval '1 millisecond'
-    WHERE id = ANY(${jobIds}::bigint[]) AND locked_by = ${worker}
-    RETURNING id`;
-  return rows.map((row) => row.id);
+  const rows = await sqlOf(db).query<{ id: string }>(EXTEND, [worker, jobIds.map(String), leaseMs]);
+  return rows.map((row) => BigInt(row.id));
 }
 
 /**
@@ -101,14 +165,18 @@ export async function extendClaims(db: Db, worker: string, jobIds: bigint[], lea
  * without counting the claim as a try.
  */
 export async function releaseClaims(db: Db, worker: string): Promise<number> {
-  return db.$executeRaw`
-    UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL, attempt = greatest(attempt - 1, 0)
-    WHERE locked_by = ${worker}`;
+  const rows = await sqlOf(db).query<{ id: string }>(
+    `UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL, attempt = greatest(attempt - 1, 0)
+     WHERE locked_by = $1 RETURNING id::text AS id`,
+    [worker],
+  );
+  return rows.length;
 }
 
 export async function queueStats(db: Db): Promise<{ depth: number; oldestDueAgeSeconds: number }> {
-  const [row] = await db.$queryRaw<Array<{ depth: bigint; age: number | null }>>`
-    SELECT count(*) AS depth, EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 AS age
-    FROM dispatch_jobs`;
-  return { depth: Number(row?.depth ?? 0), oldestDueAgeSeconds: Math.max(0, row?.age ?? 0) };
+  const [row] = await sqlOf(db).query<{ depth: number; age: number | null }>(
+    `SELECT count(*)::int AS depth, EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 AS age
+     FROM dispatch_jobs`,
+  );
+  return { depth: row?.depth ?? 0, oldestDueAgeSeconds: Math.max(0, row?.age ?? 0) };
 }

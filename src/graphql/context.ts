@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import { sqlOf } from '../db/client.ts';
 import type { Caller } from '../accounts/auth.ts';
 import type { RateClass } from '../accounts/rate-limits.ts';
 import { loadAttempts } from '../deliveries/event-log.ts';
@@ -15,17 +16,21 @@ export type Loaders = ReturnType<typeof createLoaders>;
 
 /** Per-operation batching: a list of deliveries costs one query per relation, not one per row. */
 export function createLoaders(services: Services, caller: Caller) {
-  const db = services.db;
+  const sql = sqlOf(services.db);
   return {
     message: new DataLoader<string, MessageSnapshot | undefined>(async (ids) => {
-      const rows = await db.$queryRaw<object[]>`
-        SELECT ${MESSAGE_SNAPSHOT_COLUMNS} FROM messages m
-        WHERE m.id = ANY(${[...ids]}::uuid[]) AND m.account_id = ${caller.accountId}::uuid`;
+      const rows = await sql.query<object>(
+        {
+          name: 'loader-messages',
+          text: `SELECT ${MESSAGE_SNAPSHOT_COLUMNS} FROM messages m WHERE m.id = ANY($1::uuid[]) AND m.account_id = $2`,
+        },
+        [[...ids], caller.accountId],
+      );
       const byId = new Map(rows.map((row) => reviveMessage(row)).map((m) => [m.id, m]));
       return ids.map((id) => byId.get(id));
     }),
     attempts: new DataLoader<string, AttemptSnapshot[]>(async (ids) => {
-      const byDelivery = await loadAttempts(db, [...ids]);
+      const byDelivery = await loadAttempts(sql, [...ids]);
       return ids.map((id) => byDelivery.get(id) ?? []);
     }),
   };

@@ -3,6 +3,7 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, type Caller } from '../accounts/auth.ts';
+import { keyCacheOf } from '../accounts/key-cache.ts';
 import type { Services } from '../services.ts';
 import { GraphQLError } from 'graphql';
 import { asBadUserInput, GatewayError } from './errors.ts';
@@ -51,6 +52,15 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     }
   }, limits.keepAliveMs);
 
+  const closeConnectionsOf = (apiKeyId: string) => {
+    for (const [socket, caller] of callers) {
+      if (caller.apiKeyId === apiKeyId) socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
+    }
+  };
+  // Revocations are announced as they commit; the periodic check below covers a missed one.
+  const keyCache = keyCacheOf(services.db);
+  keyCache.on('revoked', closeConnectionsOf);
+
   // One query per period for every connection of this process, whatever their number.
   const revocationCheck = setInterval(() => {
     const keyIds = [...new Set([...callers.values()].map((c) => c.apiKeyId))];
@@ -58,10 +68,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     services.db.apiKey
       .findMany({ where: { id: { in: keyIds }, revokedAt: { not: null } }, select: { id: true } })
       .then((revoked) => {
-        const ids = new Set(revoked.map((k) => k.id));
-        for (const [socket, caller] of callers) {
-          if (ids.has(caller.apiKeyId)) socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
-        }
+        for (const key of revoked) closeConnectionsOf(key.id);
       })
       .catch((error: unknown) => services.logger.warn({ err: error }, 'could not check for revoked keys'));
   }, limits.revocationCheckMs);
@@ -141,6 +148,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     async close(code = 1001, reason = 'Server shutting down') {
       clearInterval(keepAlive);
       clearInterval(revocationCheck);
+      keyCache.off('revoked', closeConnectionsOf);
       for (const client of wss.clients) client.close(code, reason);
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -1,163 +1,184 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Caller } from '../accounts/auth.ts';
-import type { Db } from '../db/client.ts';
-import type { Delivery, DeliveryStatus, TransactionClient } from '../db/sql.ts';
-import { appendEvents, eventOf } from '../deliveries/event-log.ts';
+import { sqlOf, type Db } from '../db/client.ts';
+import type { SqlTransaction } from '../db/pg.ts';
+import type { Delivery, DeliveryStatus } from '../db/sql.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
-import type { DeliveryUpdate, MessageSnapshot } from '../deliveries/records.ts';
+import type { DeliveryUpdate, DeliveryWithRelations, MessageSnapshot } from '../deliveries/records.ts';
 import { GatewayError } from '../graphql/errors.ts';
+import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
+import { Decimal } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import type { SendPlan } from './send-plan.ts';
 
-export type Accepted = { messageId: string; rejectedRecipients: RejectedRecipient[]; replayed: boolean };
+export type AcceptRequest = { caller: Caller; plan: SendPlan };
 
-class ReferenceTaken extends Error {}
+/** A message as accepted: what sendSms answers with, straight from what was written. */
+export type AcceptedMessage = MessageSnapshot & { deliveries: DeliveryWithRelations[] };
+
+export type Accepted = {
+  messageId: string;
+  rejectedRecipients: RejectedRecipient[];
+  replayed: boolean;
+  /** Absent for a replay (the message is read back instead). */
+  message?: AcceptedMessage;
+};
+
+type Deps = { db: Db; onAccepted?: () => void } & Publisher;
 
 /**
- * Accepts a planned send in one transaction: the message, its deliveries, the debit, the
- * dispatch jobs and the first event of each delivery. After commit the dispatcher takes over
- * from the jobs, so a crash at any point loses nothing and charges nothing twice.
+ * Acceptance with group commit: requests that arrive together are accepted in one
+ * transaction (one lock and one debit per account, one block of event numbers per account),
+ * each with its own answer and its own error.
  */
-export async function acceptSend(
-  deps: { db: Db; onAccepted?: () => void } & Publisher,
-  caller: Caller,
-  plan: SendPlan,
-): Promise<Accepted> {
-  const messageId = uuidv7();
-  const now = new Date();
-  const status: DeliveryStatus = plan.scheduledAt ? 'SCHEDULED' : 'QUEUED';
-  const message = snapshotOf(caller, plan, messageId, status, now);
-  const deliveries: Delivery[] = plan.deliveries.map((planned) => ({
-    id: uuidv7(),
-    messageId,
-    accountId: caller.accountId,
-    recipient: planned.recipient,
-    country: planned.country,
-    body: planned.body,
-    variables: planned.variables,
-    segments: planned.segments,
-    price: planned.price,
-    status,
-    route: planned.route,
-    routeIndex: 0,
-    provider: null,
-    providerMessageId: null,
-    errorCode: null,
-    errorMessage: null,
-    sentAt: null,
-    deliveredAt: null,
-    createdAt: now,
-    updatedAt: now,
-  }));
+export function createAcceptQueue(deps: Deps): GroupCommit<AcceptRequest, Accepted> {
+  return new GroupCommit((requests) => acceptAll(deps, requests), {
+    maxInFlight: 2,
+    maxItems: 500,
+    maxWeight: 10_000,
+    weight: (request) => request.plan.deliveries.length,
+  });
+}
 
-  let updates: DeliveryUpdate[];
+/** Accepts one planned send on its own (the CSV import, which sends one message after another). */
+export async function acceptSend(deps: Deps, caller: Caller, plan: SendPlan): Promise<Accepted> {
+  const [outcome] = await acceptAll(deps, [{ caller, plan }]);
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.value;
+}
+
+/**
+ * Accepts a batch. A reference used twice in it goes once; the repeats are answered after it,
+ * as retries are. A batch that fails for a reason no check foresaw (a lost connection, a
+ * constraint) is tried again a request at a time, so that one request cannot fail the others.
+ */
+async function acceptAll(deps: Deps, requests: AcceptRequest[]): Promise<Array<Outcome<Accepted>>> {
+  const seen = new Set<string>();
+  const first: AcceptRequest[] = [];
+  const repeats: AcceptRequest[] = [];
+  for (const request of requests) {
+    const key = request.plan.reference === null ? undefined : `${request.caller.accountId}\u0000${request.plan.reference}`;
+    if (key !== undefined && seen.has(key)) repeats.push(request);
+    else first.push(request);
+    if (key !== undefined) seen.add(key);
+  }
+  const outcomes = new Map<AcceptRequest, Outcome<Accepted>>();
+  await writeIsolating(deps, first, outcomes);
+  for (const request of repeats) {
+    await writeIsolating(deps, [request], outcomes);
+  }
+  return requests.map((request) => outcomes.get(request)!);
+}
+
+async function writeIsolating(deps: Deps, requests: AcceptRequest[], outcomes: Map<AcceptRequest, Outcome<Accepted>>): Promise<void> {
+  if (requests.length === 0) return;
   try {
-    updates = await deps.db.$transaction(
-      async (tx) => {
-        await insertMessage(tx, caller, plan, message, deliveries);
-        // The account's rows are locked from here to commit: the debit, then the event numbers.
-        if (plan.cost.greaterThan(0)) await debit(tx, caller.accountId, plan, messageId);
-        const seqs = await appendEvents(tx, deliveries.map((d) => eventOf(d, message.status)), now);
-        return deliveries.map((delivery, i) => ({
-          seq: seqs[i]!,
-          occurredAt: now,
-          messageId,
-          messageStatus: message.status,
-          delivery: { ...delivery, attempts: [], message },
-        }));
-      },
-      { timeout: 60_000 },
-    );
+    const results = await writeBatch(deps, requests);
+    requests.forEach((request, i) => outcomes.set(request, results[i]!));
   } catch (error) {
-    if (error instanceof ReferenceTaken) {
-      const replay = await findByReference(deps.db, caller, plan.reference!, plan.requestHash);
-      if (replay) return replay;
-      // The request holding the reference rolled back after all: ours may take it now.
-      return acceptSend(deps, caller, plan);
+    if (requests.length === 1) {
+      outcomes.set(requests[0]!, { ok: false, error });
+      return;
     }
-    throw error;
+    for (const request of requests) await writeIsolating(deps, [request], outcomes);
   }
-  publishUpdates(deps, updates);
-  deps.onAccepted?.();
-  return { messageId, rejectedRecipients: plan.rejected, replayed: false };
 }
+
+const LOCK_ACCOUNTS = {
+  name: 'accept-lock-accounts',
+  text: `SELECT id, balance::text AS balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+};
+
+const FIND_REFERENCES = {
+  name: 'accept-find-references',
+  text: `SELECT m.account_id AS "accountId", m.reference, m.id, m.request_hash AS "requestHash", m.rejected_recipients AS "rejectedRecipients"
+    FROM messages m JOIN unnest($1::uuid[], $2::text[]) AS r(account_id, reference)
+      ON m.account_id = r.account_id AND m.reference = r.reference`,
+};
+
+type Taken = { accountId: string; reference: string; id: string; requestHash: string; rejectedRecipients: RejectedRecipient[] };
 
 /**
- * The message, its deliveries and their dispatch jobs, in one statement however many
- * recipients there are. With a reference, a concurrent request with the same one waits here
- * for the first to commit or roll back, then finds it taken (or takes its place).
+ * One transaction: lock the batch's accounts (in id order, as every writer of balances does),
+ * which also holds back any other request with the same reference until this one commits;
+ * then decide each request against the balance and the references taken; then write
+ * everything accepted in one statement.
  */
-async function insertMessage(
-  tx: TransactionClient,
-  caller: Caller,
-  plan: SendPlan,
-  message: MessageSnapshot,
-  rows: Delivery[],
-) {
-  const counts = { scheduled: 0, queued: 0, sent: 0, delivered: 0, failed: 0 };
-  counts[message.status === 'SCHEDULED' ? 'scheduled' : 'queued'] = rows.length;
-  const [result] = await tx.$queryRaw<Array<{ inserted: number }>>`
-    WITH message AS (
-      INSERT INTO messages (id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
-        recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, scheduled_count,
-        queued_count, created_at, updated_at)
-      VALUES (${message.id}::uuid, ${caller.accountId}::uuid, ${plan.text}, ${plan.senderId}, ${plan.reference},
-        ${plan.requestHash}, ${message.status}::"MessageStatus", ${plan.encoding}::"SmsEncoding", ${plan.segments},
-        ${rows.length}, ${plan.cost.toString()}::numeric, ${plan.currency}, ${plan.requestedProvider},
-        ${JSON.stringify(plan.rejected)}::jsonb, ${plan.scheduledAt}::timestamptz, ${counts.scheduled}, ${counts.queued},
-        ${message.createdAt}::timestamptz, ${message.createdAt}::timestamptz)
-      ON CONFLICT (account_id, reference) DO NOTHING
-      RETURNING id
-    ), delivery AS (
-      INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status,
-        route, created_at, updated_at)
-      SELECT t.id, ${message.id}::uuid, ${caller.accountId}::uuid, t.recipient, t.country, t.body, t.variables, t.segments,
-        t.price, ${message.status === 'SCHEDULED' ? 'SCHEDULED' : 'QUEUED'}::"DeliveryStatus",
-        -- Routes are ragged text[][]; they travel as JSON and become text[] per row.
-        ARRAY(SELECT jsonb_array_elements_text(t.route)), ${message.createdAt}::timestamptz, ${message.createdAt}::timestamptz
-      FROM unnest(${rows.map((d) => d.id)}::uuid[], ${rows.map((d) => d.recipient)}::text[], ${rows.map((d) => d.country)}::text[],
-        ${rows.map((d) => d.body)}::text[], ${rows.map((d) => (d.variables ? JSON.stringify(d.variables) : null))}::jsonb[],
-        ${rows.map((d) => d.segments)}::int[], ${rows.map((d) => d.price.toString())}::numeric[],
-        ${rows.map((d) => JSON.stringify(d.route))}::jsonb[]
-      ) AS t(id, recipient, country, body, variables, segments, price, route)
-      WHERE EXISTS (SELECT 1 FROM message)
-      RETURNING id
-    ), job AS (
-      INSERT INTO dispatch_jobs (delivery_id, kind, run_at)
-      SELECT id, 'SUBMIT', ${plan.scheduledAt ?? message.createdAt}::timestamptz FROM delivery
-    )
-    SELECT count(*)::int AS inserted FROM message`;
-  if (!result || result.inserted === 0) throw new ReferenceTaken();
-}
-
-async function debit(tx: TransactionClient, accountId: string, plan: SendPlan, messageId: string) {
-  const cost = plan.cost.toString();
-  // The WHERE clause and the CHECK constraint on accounts.balance both keep it from going negative.
-  const rows = await tx.$queryRaw<Array<{ balance: string }>>`
-    WITH debited AS (
-      UPDATE accounts SET balance = balance - ${cost}::numeric, updated_at = now()
-      WHERE id = ${accountId}::uuid AND balance >= ${cost}::numeric
-      RETURNING id, balance
-    )
-    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
-    SELECT id, 'DEBIT', -${cost}::numeric, balance, ${messageId}::uuid, 'sendSms' FROM debited
-    RETURNING balance_after::text AS balance`;
-  if (rows.length === 0) {
-    throw new GatewayError('INSUFFICIENT_BALANCE', `The balance does not cover the cost of ${cost} ${plan.currency}.`, {
-      cost: plan.cost.toFixed(4),
-      currency: plan.currency,
-    });
+async function writeBatch(deps: Deps, requests: AcceptRequest[]): Promise<Array<Outcome<Accepted>>> {
+  const now = new Date();
+  const accountIds = [...new Set(requests.map((r) => r.caller.accountId))].sort();
+  const { outcomes, accepted, lastSeqs } = await sqlOf(deps.db).transaction(async (tx) => {
+    const balances = new Map(
+      (await tx.query<{ id: string; balance: string }>(LOCK_ACCOUNTS, [accountIds])).map((row) => [row.id, new Decimal(row.balance)]),
+    );
+    const taken = await referencesTaken(tx, requests);
+    const outcomes: Array<Outcome<Accepted>> = [];
+    const accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }> = [];
+    for (const request of requests) {
+      const { caller, plan } = request;
+      const existing = plan.reference === null ? undefined : taken.get(`${caller.accountId}\u0000${plan.reference}`);
+      if (existing) {
+        outcomes.push(replayOf(existing, plan));
+        continue;
+      }
+      const balance = balances.get(caller.accountId) ?? new Decimal(0);
+      if (plan.cost.greaterThan(0) && balance.lessThan(plan.cost)) {
+        outcomes.push({ ok: false, error: insufficientBalance(plan) });
+        continue;
+      }
+      balances.set(caller.accountId, balance.minus(plan.cost));
+      const message = messageOf(caller, plan, now);
+      accepted.push({ request, message });
+      outcomes.push({ ok: true, value: { messageId: message.id, rejectedRecipients: plan.rejected, replayed: false, message } });
+    }
+    const lastSeqs = accepted.length > 0 ? await insertAccepted(tx, accepted, now) : new Map<string, bigint>();
+    return { outcomes, accepted, lastSeqs };
+  });
+  if (accepted.length > 0) {
+    publishUpdates(deps, queuedUpdates(accepted.map((a) => a.message), lastSeqs, now));
+    deps.onAccepted?.();
   }
+  return outcomes;
 }
 
-function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: DeliveryStatus, now: Date): MessageSnapshot {
-  return {
+async function referencesTaken(tx: SqlTransaction, requests: AcceptRequest[]): Promise<Map<string, Taken>> {
+  const withReference = requests.filter((r) => r.plan.reference !== null);
+  if (withReference.length === 0) return new Map();
+  const rows = await tx.query<Taken>(FIND_REFERENCES, [
+    withReference.map((r) => r.caller.accountId),
+    withReference.map((r) => r.plan.reference),
+  ]);
+  return new Map(rows.map((row) => [`${row.accountId}\u0000${row.reference}`, row]));
+}
+
+function replayOf(existing: Taken, plan: SendPlan): Outcome<Accepted> {
+  if (existing.requestHash !== plan.requestHash) {
+    return { ok: false, error: duplicateReference(plan.reference!) };
+  }
+  return { ok: true, value: { messageId: existing.id, rejectedRecipients: existing.rejectedRecipients, replayed: true } };
+}
+
+function insufficientBalance(plan: SendPlan): GatewayError {
+  return new GatewayError('INSUFFICIENT_BALANCE', `The balance does not cover the cost of ${plan.cost.toString()} ${plan.currency}.`, {
+    cost: plan.cost.toFixed(4),
+    currency: plan.currency,
+  });
+}
+
+function duplicateReference(reference: string): GatewayError {
+  return new GatewayError('DUPLICATE_REFERENCE', `Reference "${reference}" was already used for a different request.`);
+}
+
+function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
+  const id = uuidv7();
+  const status: DeliveryStatus = plan.scheduledAt ? 'SCHEDULED' : 'QUEUED';
+  const snapshot: MessageSnapshot = {
     id,
     accountId: caller.accountId,
     text: plan.text,
     senderId: plan.senderId,
     reference: plan.reference,
-    status: status === 'SCHEDULED' ? 'SCHEDULED' : 'QUEUED',
+    status,
     encoding: plan.encoding,
     segments: plan.segments,
     recipientCount: plan.deliveries.length,
@@ -167,6 +188,158 @@ function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: Delivery
     createdAt: now,
     updatedAt: now,
   };
+  const deliveries = plan.deliveries.map(
+    (planned): DeliveryWithRelations => ({
+      id: uuidv7(),
+      messageId: id,
+      accountId: caller.accountId,
+      recipient: planned.recipient,
+      country: planned.country,
+      body: planned.body,
+      variables: planned.variables,
+      segments: planned.segments,
+      price: planned.price,
+      status,
+      route: planned.route,
+      routeIndex: 0,
+      provider: null,
+      providerMessageId: null,
+      errorCode: null,
+      errorMessage: null,
+      sentAt: null,
+      deliveredAt: null,
+      createdAt: now,
+      updatedAt: now,
+      attempts: [],
+      message: snapshot,
+    }),
+  );
+  return { ...snapshot, deliveries };
+}
+
+/**
+ * Everything accepted, in one statement however many messages and recipients: the messages,
+ * their deliveries, a dispatch job and a first event per delivery (numbered from one block per
+ * account), one debit per account and a ledger entry per message. Returns each account's last
+ * event number.
+ */
+const INSERT_ACCEPTED = {
+  name: 'accept-insert',
+  text: `
+    WITH m AS (
+      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+        $9::int[], $10::int[], $11::numeric[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
+        WITH ORDINALITY AS t(id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
+          recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, ord)
+    ), messages_in AS (
+      INSERT INTO messages (id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
+        recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, scheduled_count,
+        queued_count, created_at, updated_at)
+      SELECT id, account_id, text, sender_id, reference, request_hash, status::"MessageStatus", encoding::"SmsEncoding",
+        segments, recipient_count, cost, currency, requested_provider, rejected_recipients::jsonb, scheduled_at,
+        CASE WHEN status = 'SCHEDULED' THEN recipient_count ELSE 0 END,
+        CASE WHEN status = 'SCHEDULED' THEN 0 ELSE recipient_count END, $25, $25
+      FROM m
+    ), d AS (
+      SELECT t.*, m.id AS message_id, m.account_id, m.status, m.scheduled_at,
+        row_number() OVER (PARTITION BY m.account_id ORDER BY t.ord) AS rank
+      FROM unnest($16::uuid[], $17::int[], $18::text[], $19::text[], $20::text[], $21::text[], $22::int[], $23::numeric[], $24::text[])
+        WITH ORDINALITY AS t(id, message_ord, recipient, country, body, variables, segments, price, route, ord)
+      JOIN m ON m.ord = t.message_ord
+    ), deliveries_in AS (
+      INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status,
+        route, created_at, updated_at)
+      SELECT id, message_id, account_id, recipient, country, body, variables::jsonb, segments, price,
+        status::"DeliveryStatus", string_to_array(route, ','), $25, $25
+      FROM d
+    ), jobs_in AS (
+      INSERT INTO dispatch_jobs (delivery_id, kind, run_at) SELECT id, 'SUBMIT', COALESCE(scheduled_at, $25) FROM d
+    ), counts AS (
+      SELECT account_id, count(*) AS n FROM d GROUP BY account_id
+    ), seqs AS (
+      INSERT INTO account_event_seqs (account_id, last_seq) SELECT account_id, n FROM counts ORDER BY account_id
+      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
+      RETURNING account_id, last_seq
+    ), events_in AS (
+      INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, occurred_at)
+      SELECT d.account_id, s.last_seq - c.n + d.rank, d.message_id, d.id, d.status::"DeliveryStatus",
+        d.status::"MessageStatus", $25
+      FROM d JOIN seqs s ON s.account_id = d.account_id JOIN counts c ON c.account_id = d.account_id
+    ), debits AS (
+      SELECT account_id, sum(cost) AS total FROM m WHERE cost > 0 GROUP BY account_id
+    ), debited AS (
+      -- The CHECK constraint on accounts.balance backs the decision made before this statement.
+      UPDATE accounts a SET balance = a.balance - debits.total, updated_at = $25
+      FROM debits WHERE a.id = debits.account_id
+      RETURNING a.id, a.balance
+    ), ledger_in AS (
+      INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
+      SELECT m.account_id, 'DEBIT', -m.cost,
+        debited.balance + COALESCE(sum(m.cost) OVER (PARTITION BY m.account_id ORDER BY m.ord
+          ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
+        m.id, 'sendSms'
+      FROM m JOIN debited ON debited.id = m.account_id
+      WHERE m.cost > 0
+    )
+    SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM seqs`,
+};
+
+async function insertAccepted(
+  tx: SqlTransaction,
+  accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }>,
+  now: Date,
+): Promise<Map<string, bigint>> {
+  const messages = accepted.map((a) => a.message);
+  const plans = accepted.map((a) => a.request.plan);
+  const deliveries: Array<{ delivery: Delivery; messageOrdinal: number }> = [];
+  messages.forEach((message, i) => {
+    for (const delivery of message.deliveries) deliveries.push({ delivery, messageOrdinal: i + 1 });
+  });
+  const rows = await tx.query<{ accountId: string; lastSeq: string }>(INSERT_ACCEPTED, [
+    messages.map((m) => m.id),
+    messages.map((m) => m.accountId),
+    messages.map((m) => m.text),
+    messages.map((m) => m.senderId),
+    messages.map((m) => m.reference),
+    plans.map((p) => p.requestHash),
+    messages.map((m) => m.status),
+    messages.map((m) => m.encoding),
+    messages.map((m) => m.segments),
+    messages.map((m) => m.recipientCount),
+    messages.map((m) => m.cost.toString()),
+    messages.map((m) => m.currency),
+    plans.map((p) => p.requestedProvider),
+    plans.map((p) => JSON.stringify(p.rejected)),
+    messages.map((m) => m.scheduledAt),
+    deliveries.map((d) => d.delivery.id),
+    deliveries.map((d) => d.messageOrdinal),
+    deliveries.map((d) => d.delivery.recipient),
+    deliveries.map((d) => d.delivery.country),
+    deliveries.map((d) => d.delivery.body),
+    deliveries.map((d) => (d.delivery.variables ? JSON.stringify(d.delivery.variables) : null)),
+    deliveries.map((d) => d.delivery.segments),
+    deliveries.map((d) => d.delivery.price.toString()),
+    // Provider names hold no commas.
+    deliveries.map((d) => d.delivery.route.join(',')),
+    now,
+  ]);
+  return new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
+}
+
+/** The first update of each accepted delivery, numbered as the statement numbered its event. */
+function queuedUpdates(messages: AcceptedMessage[], lastSeqs: Map<string, bigint>, now: Date): DeliveryUpdate[] {
+  const counts = new Map<string, bigint>();
+  for (const message of messages) counts.set(message.accountId, (counts.get(message.accountId) ?? 0n) + BigInt(message.deliveries.length));
+  const next = new Map([...counts].map(([accountId, n]) => [accountId, lastSeqs.get(accountId)! - n + 1n]));
+  const updates: DeliveryUpdate[] = [];
+  for (const message of messages) {
+    for (const delivery of message.deliveries) {
+      const seq = next.get(message.accountId)!;
+      next.set(message.accountId, seq + 1n);
+      updates.push({ seq, occurredAt: now, messageId: message.id, messageStatus: message.status, delivery });
+    }
+  }
+  return updates;
 }
 
 /**
@@ -174,17 +347,8 @@ function snapshotOf(caller: Caller, plan: SendPlan, id: string, status: Delivery
  * request (a retry); DUPLICATE_REFERENCE when it was another; undefined when there is none.
  */
 export async function findByReference(db: Db, caller: Caller, reference: string, requestHash: string): Promise<Accepted | undefined> {
-  const existing = await db.message.findUnique({
-    where: { accountId_reference: { accountId: caller.accountId, reference } },
-    select: { id: true, requestHash: true, rejectedRecipients: true },
-  });
+  const [existing] = await sqlOf(db).query<Taken>(FIND_REFERENCES, [[caller.accountId], [reference]]);
   if (!existing) return undefined;
-  if (existing.requestHash !== requestHash) {
-    throw new GatewayError('DUPLICATE_REFERENCE', `Reference "${reference}" was already used for a different request.`);
-  }
-  return {
-    messageId: existing.id,
-    rejectedRecipients: existing.rejectedRecipients as RejectedRecipient[],
-    replayed: true,
-  };
+  if (existing.requestHash !== requestHash) throw duplicateReference(reference);
+  return { messageId: existing.id, rejectedRecipients: existing.rejectedRecipients, replayed: true };
 }

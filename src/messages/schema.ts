@@ -3,7 +3,7 @@ import { limit } from '../graphql/context.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
-import { acceptSend, findByReference } from './accept.ts';
+import { findByReference, type AcceptedMessage } from './accept.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
@@ -63,14 +63,15 @@ export const SendSmsInput = builder.inputType('SendSmsInput', {
   }),
 }).validate(sendSmsInputSchema);
 
-type SendSmsPayloadShape = { messageId: string; rejectedRecipients: RejectedRecipient[] };
+type SendSmsPayloadShape = { messageId: string; rejectedRecipients: RejectedRecipient[]; message?: AcceptedMessage };
 
 const SendSmsPayload = builder.objectRef<SendSmsPayloadShape>('SendSmsPayload').implement({
   fields: (t) => ({
     message: t.prismaField({
       type: 'Message',
+      // A message just accepted is answered from what was written; a replay is read back.
       resolve: (query, payload, _args, ctx) =>
-        ctx.services.db.message.findUniqueOrThrow({ ...query, where: { id: payload.messageId } }),
+        (payload.message as never) ?? ctx.services.db.message.findUniqueOrThrow({ ...query, where: { id: payload.messageId } }),
     }),
     rejectedRecipients: t.field({
       type: [RejectedRecipientRef],
@@ -112,12 +113,7 @@ builder.mutationField('sendSms', (t) =>
         if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
       }
       const plan = planSend(input, caller, services.config, services.providers);
-      const accepted = await acceptSend(
-        { ...services, onAccepted: () => services.dispatcher.wake() },
-        caller,
-        plan,
-      );
-      return { messageId: accepted.messageId, rejectedRecipients: accepted.rejectedRecipients };
+      return services.acceptQueue.submit({ caller, plan });
     },
   }),
 );

@@ -17,6 +17,12 @@ export type ProviderCapabilities = {
   personalisation: 'native' | 'rendered';
   /** Whether the provider can hold a message until a given time itself (the gateway holds scheduled messages itself; informational). */
   scheduling: boolean;
+  /**
+   * Whether the provider recognises a repeated submission reference as a retry (NextSMS
+   * `reference`, MTN Congo `externalId`). Only then is the reference stored before submitting,
+   * so that a retry after a crash carries the same one and the same deliveries.
+   */
+  recognisesRetries: boolean;
 };
 
 /** One recipient of a submission (the submission's own reference is SubmitBatch.reference). */

@@ -78,6 +78,7 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
       maxRequestsPerSecond: 100 / 60,
       personalisation: 'rendered',
       scheduling: true,
+      recognisesRetries: false,
     },
 
     async send(batch: SubmitBatch) {

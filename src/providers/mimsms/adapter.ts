@@ -151,6 +151,7 @@ export function createMimsmsProvider(config: MimsmsConfig, deps: ProviderDeps): 
       maxRequestsPerSecond: SUBMISSIONS_PER_MINUTE / 60,
       personalisation: 'rendered',
       scheduling: false,
+      recognisesRetries: false,
     },
 
     async send(batch: SubmitBatch) {

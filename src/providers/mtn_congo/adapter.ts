@@ -156,6 +156,7 @@ export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDep
       maxRequestsPerSecond: 5,
       personalisation: 'native',
       scheduling: true,
+      recognisesRetries: true,
     },
 
     async send(batch: SubmitBatch) {

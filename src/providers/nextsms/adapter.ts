@@ -194,6 +194,7 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
       maxRequestsPerSecond: 0.5,
       personalisation: 'rendered',
       scheduling: false,
+      recognisesRetries: true,
     },
 
     async send(batch: SubmitBatch) {

@@ -21,6 +21,7 @@ export function createSandboxProvider(options: { deliveryDelayMs: number }): Sms
       maxRequestsPerSecond: 1000,
       personalisation: 'rendered',
       scheduling: false,
+      recognisesRetries: false,
     },
     async send(batch: SubmitBatch): Promise<SubmitOutcome[]> {
       return batch.items.map((item) =>

@@ -1,0 +1,122 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Db } from '../db/client.ts';
+import { sqlOf } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import type { Caller } from './auth.ts';
+
+export const REVOCATION_CHANNEL = 'sms_gateway_api_key_revoked';
+
+/** Long enough to spare the database a query per request; short enough to bound a missed revocation. */
+const TTL_MS = 10_000;
+const MAX_KEYS = 50_000;
+
+/**
+ * Callers by key hash, so that authenticating a request costs no query. Every revocation is
+ * announced by the database when it commits (a trigger on api_keys) and evicts the key here;
+ * while this process cannot hear those announcements, nothing is cached.
+ */
+export class ApiKeyCache extends EventEmitter<{ revoked: [apiKeyId: string]; listening: [] }> {
+  private readonly byHash = new Map<string, { caller: Caller; expiresAt: number }>();
+  private listening = false;
+
+  /** Whether this process hears revocations, and so caches keys. */
+  get isListening(): boolean {
+    return this.listening;
+  }
+
+  get(hash: string): Caller | undefined {
+    const entry = this.byHash.get(hash);
+    if (!entry) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.caller;
+    this.byHash.delete(hash);
+    return undefined;
+  }
+
+  set(hash: string, caller: Caller): void {
+    if (!this.listening) return;
+    // Insertion order is age order: the oldest goes first.
+    if (this.byHash.size >= MAX_KEYS) this.byHash.delete(this.byHash.keys().next().value!);
+    this.byHash.set(hash, { caller, expiresAt: Date.now() + TTL_MS });
+  }
+
+  revoked(apiKeyId: string): void {
+    for (const [hash, entry] of this.byHash) if (entry.caller.apiKeyId === apiKeyId) this.byHash.delete(hash);
+    this.emit('revoked', apiKeyId);
+  }
+
+  /** Whether announcements reach this process; a gap in hearing them forgets everything cached. */
+  setListening(listening: boolean): void {
+    this.listening = listening;
+    this.byHash.clear();
+    if (listening) this.emit('listening');
+  }
+}
+
+const caches = new WeakMap<Db, ApiKeyCache>();
+
+/** The cache of the keys of the database behind `db` (one per client, shared by all who use it). */
+export function keyCacheOf(db: Db): ApiKeyCache {
+  let cache = caches.get(db);
+  if (!cache) {
+    cache = new ApiKeyCache();
+    caches.set(db, cache);
+  }
+  return cache;
+}
+
+/**
+ * Listens for the database's revocation announcements on a connection of its own (LISTEN
+ * holds it), reconnecting when it drops. Returns the stop.
+ */
+export function listenForRevocations(db: Db, logger: Logger): () => Promise<void> {
+  const cache = keyCacheOf(db);
+  const { pool } = sqlOf(db);
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let delayMs = 100;
+
+  const reconnect = () => {
+    cache.setListening(false);
+    client = undefined;
+    if (stopped) return;
+    retry = setTimeout(() => void connect(), delayMs);
+    delayMs = Math.min(delayMs * 2, 5000);
+  };
+  async function connect() {
+    const next = new pg.Client(pool.options);
+    next.on('error', () => undefined);
+    next.on('end', () => {
+      if (client === next) reconnect();
+    });
+    next.on('notification', (message) => {
+      if (message.channel === REVOCATION_CHANNEL && message.payload) cache.revoked(message.payload);
+    });
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${REVOCATION_CHANNEL}`);
+    } catch (error) {
+      logger.debug({ err: error }, 'cannot listen for API key revocations yet; keys are checked on every request');
+      await next.end().catch(() => undefined);
+      reconnect();
+      return;
+    }
+    if (stopped) {
+      await next.end().catch(() => undefined);
+      return;
+    }
+    client = next;
+    delayMs = 100;
+    cache.setListening(true);
+  }
+  void connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    cache.setListening(false);
+    const current = client;
+    client = undefined;
+    await current?.end().catch(() => undefined);
+  };
+}
