@@ -10,8 +10,21 @@ export type Sql = {
   /** Runs one statement; with a `name` it is prepared once per connection and reused. */
   query<R extends object>(statement: Statement, values?: readonly unknown[]): Promise<R[]>;
   /** Runs `work` in a transaction on one connection; rolls back when it throws. */
-  transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
 };
+
+export type TransactionOptions = {
+  /**
+   * For transactions whose statements each touch a batch of rows found by primary key (a few
+   * hundred out of tables of any size): the planner, seeing a table small enough, would scan or
+   * hash all of it for every statement, or rescan the batch for every row it updates; told so,
+   * it probes the key for each row of the batch, whatever the table's size.
+   */
+  byKey?: boolean;
+};
+
+const BEGIN = 'BEGIN';
+const BEGIN_BY_KEY = 'BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
 
 export type SqlTransaction = Pick<Sql, 'query'>;
 
@@ -33,11 +46,11 @@ export function createSql(pool: pg.Pool): Sql {
   return {
     pool,
     query: (statement, values) => run(pool, statement, values),
-    async transaction(work) {
+    async transaction(work, options = {}) {
       const client = await pool.connect();
       let broken = false;
       try {
-        await client.query('BEGIN');
+        await client.query(options.byKey ? BEGIN_BY_KEY : BEGIN);
         const result = await work({ query: (statement, values) => run(client, statement, values) });
         await client.query('COMMIT');
         return result;

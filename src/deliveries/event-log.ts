@@ -113,10 +113,19 @@ export async function loadUpdates(
   });
 }
 
+/**
+ * Stored attempts (retries, failovers, failures), then the submission that a provider took,
+ * which the delivery itself records (its provider and sent_at): it is always the last.
+ */
 const LOAD_ATTEMPTS = {
   name: 'events-load-attempts',
-  text: `SELECT delivery_id AS "deliveryId", provider, at, outcome, error_code AS "errorCode", error_message AS "errorMessage"
-    FROM delivery_attempts WHERE delivery_id = ANY($1::uuid[]) ORDER BY id`,
+  text: `SELECT "deliveryId", provider, at, outcome, "errorCode", "errorMessage" FROM (
+      SELECT delivery_id AS "deliveryId", provider, at, outcome, error_code AS "errorCode", error_message AS "errorMessage", 0 AS part, id
+      FROM delivery_attempts WHERE delivery_id = ANY(ARRAY(SELECT unnest($1::uuid[])))
+      UNION ALL
+      SELECT id, provider, sent_at, 'SUBMITTED', NULL, NULL, 1, 0
+      FROM deliveries WHERE id = ANY(ARRAY(SELECT unnest($1::uuid[]))) AND sent_at IS NOT NULL AND provider IS NOT NULL
+    ) a ORDER BY "deliveryId", part, id`,
 };
 
 export async function loadAttempts(sql: Sql | SqlTransaction, deliveryIds: string[]): Promise<Map<string, AttemptSnapshot[]>> {

@@ -36,24 +36,59 @@ export const MESSAGE_SNAPSHOT_COLUMNS = `
   m.status::text AS status, m.encoding::text AS encoding, m.segments, m.recipient_count AS "recipientCount",
   m.cost::text AS cost, m.currency, m.scheduled_at AS "scheduledAt", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`;
 
+/** A copy of a delivery's own fields (an explicit literal: many times cheaper than a spread on hot paths). */
+export function copyDelivery(d: Delivery): Delivery {
+  return {
+    id: d.id,
+    messageId: d.messageId,
+    accountId: d.accountId,
+    recipient: d.recipient,
+    country: d.country,
+    body: d.body,
+    variables: d.variables,
+    segments: d.segments,
+    price: d.price,
+    status: d.status,
+    route: d.route,
+    routeIndex: d.routeIndex,
+    provider: d.provider,
+    providerMessageId: d.providerMessageId,
+    errorCode: d.errorCode,
+    errorMessage: d.errorMessage,
+    sentAt: d.sentAt,
+    deliveredAt: d.deliveredAt,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+}
+
+/**
+ * A delivery's attempts with the submission its provider took: not stored as an attempt, since
+ * the delivery records it (provider, sentAt), and always the last.
+ */
+export function withSubmission(stored: AttemptSnapshot[], delivery: Pick<Delivery, 'provider' | 'sentAt'>): AttemptSnapshot[] {
+  if (!delivery.sentAt || !delivery.provider) return stored;
+  return [...stored, { provider: delivery.provider, at: delivery.sentAt, outcome: 'SUBMITTED', errorCode: null, errorMessage: null }];
+}
+
 export function groupAttempts(rows: Array<AttemptSnapshot & { deliveryId: string }>): Map<string, AttemptSnapshot[]> {
   const byDelivery = groupBy(rows, (row) => row.deliveryId);
   return new Map([...byDelivery].map(([id, list]) => [id, list.map(({ deliveryId: _, ...attempt }) => attempt)]));
 }
 
-const DATE_FIELDS = new Set(['sentAt', 'deliveredAt', 'createdAt', 'updatedAt', 'scheduledAt', 'occurredAt', 'at']);
-const DECIMAL_FIELDS = new Set(['price', 'cost']);
+const DATE_FIELDS = ['sentAt', 'deliveredAt', 'createdAt', 'updatedAt', 'scheduledAt', 'occurredAt', 'at'];
+const DECIMAL_FIELDS = ['price', 'cost'];
 
-/** Turns JSON or text columns back into the values rows hold: ISO dates into Dates, money into Decimals. */
-function reviveValue(key: string, value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  if (DATE_FIELDS.has(key)) return new Date(value);
-  if (DECIMAL_FIELDS.has(key)) return new Prisma.Decimal(value);
-  return value;
-}
-
+/**
+ * Turns JSON or text columns of a row back into the values rows hold, in place: ISO dates into
+ * Dates, money into Decimals. Only the row's own fields: a customer's placeholder named `cost`
+ * is not money.
+ */
 function revive<T>(value: object): T {
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reviveValue(k, v)])) as T;
+  const row = value as Record<string, unknown>;
+  for (const key of DATE_FIELDS) if (typeof row[key] === 'string') row[key] = new Date(row[key]);
+  for (const key of DECIMAL_FIELDS) if (typeof row[key] === 'string') row[key] = new Prisma.Decimal(row[key]);
+  return value as T;
 }
 
 export const reviveDelivery = (row: object) => revive<Delivery>(row);

@@ -1,12 +1,15 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DeliveryStatus, MessageStatus } from '../db/sql.ts';
+import { isoFormatter, type IsoFormatter } from '../shared/iso-dates.ts';
 import { publishUpdates, type Publisher } from './publish.ts';
 import {
+  copyDelivery,
   DELIVERY_COLUMNS,
   MESSAGE_SNAPSHOT_COLUMNS,
   reviveDelivery,
   reviveMessage,
+  withSubmission,
   type AttemptSnapshot,
   type DeliveryUpdate,
   type MessageSnapshot,
@@ -37,9 +40,19 @@ export type AppliedTransition = Transition & { from: DeliveryStatus; messageId: 
 /** One hand-over of a delivery to a provider, recorded with the transitions it led to. */
 export type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
 
+/** A delivery as its caller read it, with its stored attempts: see RecordOptions.known. */
+export type KnownDelivery = Delivery & { attempts: AttemptSnapshot[] };
+
 export type RecordOptions = {
   /** Recorded in the same transaction, and carried by the updates of their deliveries. */
   attempts?: readonly AttemptRecord[];
+  /**
+   * The deliveries as the caller has just read them (the dispatcher, from its claim). When they
+   * cover every change, they are not read and locked again: each is updated only if it is still
+   * as known, and if any moved on meanwhile (a report came first) everything is done the
+   * general way instead.
+   */
+  known?: ReadonlyMap<string, KnownDelivery>;
   /**
    * Work that must commit with the changes that apply (possibly none): it runs once they are
    * decided, before the event numbers are taken, so those are held briefly.
@@ -47,7 +60,9 @@ export type RecordOptions = {
   also?: (tx: SqlTransaction, applied: AppliedTransition[], now: Date) => Promise<void>;
 };
 
-type Locked = Delivery & { attempts: AttemptSnapshot[] };
+type Locked = KnownDelivery;
+
+class KnownStateChanged extends Error {}
 type LockedMessage = MessageSnapshot & StatusCounts;
 
 const LOCK_DELIVERIES = {
@@ -56,7 +71,10 @@ const LOCK_DELIVERIES = {
       (SELECT COALESCE(json_agg(json_build_object('provider', a.provider, 'at', a.at, 'outcome', a.outcome,
         'errorCode', a.error_code, 'errorMessage', a.error_message) ORDER BY a.id), '[]'::json)
        FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
-    FROM deliveries d WHERE d.id = ANY($1::uuid[]) ORDER BY d.id FOR UPDATE OF d`,
+    FROM unnest($1::uuid[]) AS wanted(id)
+    -- Probed one by one (in the sorted order given, which is the order they are locked in)
+    -- rather than found by a scan, however small the planner believes the table to be.
+    CROSS JOIN LATERAL (SELECT * FROM deliveries WHERE id = wanted.id FOR UPDATE) d`,
 };
 
 const LOCK_MESSAGES = {
@@ -66,38 +84,49 @@ const LOCK_MESSAGES = {
     FROM messages m WHERE m.id = ANY($1::uuid[]) ORDER BY m.id FOR UPDATE`,
 };
 
+/** A delivery's new state, written only while it is still in the status its writer knew. */
+const UPDATE_IF_UNCHANGED = {
+  name: 'transitions-update-if-unchanged',
+  text: `UPDATE deliveries d SET status = v.status::"DeliveryStatus", provider = v.provider,
+      provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
+      sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $2
+    FROM json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text, "errorCode" text,
+      "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz, expected text)
+    WHERE d.id = v.id AND d.status = v.expected::"DeliveryStatus"
+    RETURNING d.id`,
+};
+
 /**
  * The changes decided, in one statement: each delivery's new state, each message's counts and
- * status, the attempts, and an event per change, numbered from one block per account.
+ * status, the attempts, and an event per change, numbered from one block per account. Each
+ * set of rows travels as one JSON parameter.
  */
 const WRITE = {
   name: 'transitions-write',
   text: `
-    WITH delivery_state AS (
-      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-        AS v(id, status, provider, provider_message_id, error_code, error_message, sent_at, delivered_at)
-    ), deliveries_updated AS (
+    WITH deliveries_updated AS (
       UPDATE deliveries d SET status = v.status::"DeliveryStatus", provider = v.provider,
-        provider_message_id = v.provider_message_id, error_code = v.error_code, error_message = v.error_message,
-        sent_at = v.sent_at, delivered_at = v.delivered_at, updated_at = $33
-      FROM delivery_state v WHERE d.id = v.id
+        provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
+        sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $5
+      FROM json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text, "errorCode" text,
+        "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz)
+      WHERE d.id = v.id
     ), messages_updated AS (
       UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
-        delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $33
-      FROM unnest($9::uuid[], $10::int[], $11::int[], $12::int[], $13::int[], $14::int[], $15::text[])
-        AS v(id, scheduled, queued, sent, delivered, failed, status)
+        delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $5
+      FROM json_to_recordset($2::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
       WHERE m.id = v.id
     ), attempts_in AS (
       INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
-      SELECT *, $33 FROM unnest($16::uuid[], $17::text[], $18::text[], $19::text[], $20::text[])
+      SELECT v."deliveryId", v.provider, v.outcome, v."errorCode", v."errorMessage", $5
+      FROM json_to_recordset($3::json) AS v("deliveryId" uuid, provider text, outcome text, "errorCode" text, "errorMessage" text)
     ), input AS (
-      SELECT t.*, row_number() OVER (PARTITION BY account_id ORDER BY ord) AS rank
-      FROM unnest($21::uuid[], $22::uuid[], $23::uuid[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[],
-        $29::text[], $30::timestamptz[], $31::timestamptz[], $32::jsonb[])
-        WITH ORDINALITY AS t(account_id, message_id, delivery_id, status, message_status, provider, provider_message_id,
-          error_code, error_message, sent_at, delivered_at, raw, ord)
+      SELECT t.*, row_number() OVER (PARTITION BY "accountId" ORDER BY ord) AS rank
+      FROM json_to_recordset($4::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
+        "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text, "errorMessage" text,
+        "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
     ), counts AS (
-      SELECT account_id, count(*) AS n FROM input GROUP BY account_id
+      SELECT "accountId" AS account_id, count(*) AS n FROM input GROUP BY "accountId"
     ), blocks AS (
       -- In account order, so that concurrent writers lock the counters in the same order.
       INSERT INTO account_event_seqs (account_id, last_seq)
@@ -107,10 +136,10 @@ const WRITE = {
     ), events_in AS (
       INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,
         provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
-      SELECT i.account_id, b.last_seq - c.n + i.rank, i.message_id, i.delivery_id, i.status::"DeliveryStatus",
-        i.message_status::"MessageStatus", i.provider, i.provider_message_id, i.error_code, i.error_message,
-        i.sent_at, i.delivered_at, i.raw, $33
-      FROM input i JOIN blocks b ON b.account_id = i.account_id JOIN counts c ON c.account_id = i.account_id
+      SELECT i."accountId", b.last_seq - c.n + i.rank, i."messageId", i."deliveryId", i.status::"DeliveryStatus",
+        i."messageStatus"::"MessageStatus", i.provider, i."providerMessageId", i."errorCode", i."errorMessage",
+        i."sentAt", i."deliveredAt", i.raw, $5
+      FROM input i JOIN blocks b ON b.account_id = i."accountId" JOIN counts c ON c.account_id = i."accountId"
     )
     SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM blocks`,
 };
@@ -126,58 +155,92 @@ export async function recordTransitions(
   transitions: readonly Transition[],
   options: RecordOptions = {},
 ): Promise<DeliveryUpdate[]> {
+  const { known } = options;
+  if (known && transitions.length > 0 && transitions.every((t) => known.has(t.deliveryId))) {
+    try {
+      return await record(deps, transitions, options, known);
+    } catch (error) {
+      if (!(error instanceof KnownStateChanged)) throw error;
+    }
+  }
+  return record(deps, transitions, options, undefined);
+}
+
+async function record(
+  deps: { db: Db } & Publisher,
+  transitions: readonly Transition[],
+  options: RecordOptions,
+  known: ReadonlyMap<string, KnownDelivery> | undefined,
+): Promise<DeliveryUpdate[]> {
   const attempts = options.attempts ?? [];
   if (transitions.length === 0 && attempts.length === 0 && !options.also) return [];
-  const ids = [...new Set(transitions.map((t) => t.deliveryId))];
+  const ids = [...new Set(transitions.map((t) => t.deliveryId))].sort();
   const now = new Date();
 
-  const committed = await sqlOf(deps.db).transaction(async (tx) => {
-    const locked = ids.length === 0 ? [] : (await tx.query<object>(LOCK_DELIVERIES, [ids])).map(reviveLocked);
-    const applied = decide(locked, transitions);
-    await options.also?.(tx, applied, now);
-    if (applied.length === 0 && attempts.length === 0) return null;
+  const committed = await sqlOf(deps.db).transaction(
+    async (tx) => {
+      const locked = known
+        ? ids.map((id) => known.get(id)!)
+        : ids.length === 0
+          ? []
+          : (await tx.query<object>(LOCK_DELIVERIES, [ids])).map(reviveLocked);
+      const applied = decide(locked, transitions);
+      const current = new Map(locked.map((row) => [row.id, row as Delivery]));
+      const snapshots = applied.map((t) => {
+        const next = stateAfter(current.get(t.deliveryId)!, t, now);
+        current.set(t.deliveryId, next);
+        return next;
+      });
+      const finals = [...new Set(applied.map((t) => t.deliveryId))].map((id) => current.get(id)!);
+      const t = isoFormatter();
+      if (known && finals.length > 0) {
+        const was = new Map(locked.map((row) => [row.id, row.status]));
+        const updated = await tx.query(UPDATE_IF_UNCHANGED, [deliveryStates(finals, t, was), now]);
+        if (updated.length !== finals.length) throw new KnownStateChanged();
+      }
+      await options.also?.(tx, applied, now);
+      if (applied.length === 0 && attempts.length === 0) return null;
 
-    const messages = applied.length === 0 ? new Map<string, LockedMessage>() : await lockMessages(tx, applied, now);
-    const current = new Map(locked.map((row) => [row.id, row as Delivery]));
-    const snapshots = applied.map((t) => {
-      const next = stateAfter(current.get(t.deliveryId)!, t, now);
-      current.set(t.deliveryId, next);
-      return next;
-    });
-    const finals = [...new Set(applied.map((t) => t.deliveryId))].map((id) => current.get(id)!);
-    const statusOf = (messageId: string) => messages.get(messageId)!.status;
-    const rows = await tx.query<{ accountId: string; lastSeq: string }>(WRITE, [
-      finals.map((d) => d.id),
-      finals.map((d) => d.status),
-      finals.map((d) => d.provider),
-      finals.map((d) => d.providerMessageId),
-      finals.map((d) => d.errorCode),
-      finals.map((d) => d.errorMessage),
-      finals.map((d) => d.sentAt),
-      finals.map((d) => d.deliveredAt),
-      ...messageColumns([...messages.values()]),
-      attempts.map((a) => a.deliveryId),
-      attempts.map((a) => a.provider),
-      attempts.map((a) => a.outcome),
-      attempts.map((a) => a.errorCode),
-      attempts.map((a) => a.errorMessage),
-      snapshots.map((d) => d.accountId),
-      snapshots.map((d) => d.messageId),
-      snapshots.map((d) => d.id),
-      snapshots.map((d) => d.status),
-      snapshots.map((d) => statusOf(d.messageId)),
-      snapshots.map((d) => d.provider),
-      snapshots.map((d) => d.providerMessageId),
-      snapshots.map((d) => d.errorCode),
-      snapshots.map((d) => d.errorMessage),
-      snapshots.map((d) => d.sentAt),
-      snapshots.map((d) => d.deliveredAt),
-      applied.map((t) => (t.raw === undefined || t.raw === null ? null : JSON.stringify(t.raw))),
-      now,
-    ]);
-    const lastSeqs = new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
-    return { snapshots, messages, lastSeqs, locked };
-  });
+      const messages = applied.length === 0 ? new Map<string, LockedMessage>() : await lockMessages(tx, applied, now);
+      const rows = await tx.query<{ accountId: string; lastSeq: string }>(WRITE, [
+        // Already written when known.
+        deliveryStates(known ? [] : finals, t),
+        JSON.stringify(
+          [...messages.values()].map((m) => ({
+            id: m.id,
+            scheduled: m.scheduled,
+            queued: m.queued,
+            sent: m.sent,
+            delivered: m.delivered,
+            failed: m.failed,
+            status: m.status,
+          })),
+        ),
+        JSON.stringify(attempts),
+        JSON.stringify(
+          snapshots.map((d, i) => ({
+            ord: i,
+            accountId: d.accountId,
+            messageId: d.messageId,
+            deliveryId: d.id,
+            status: d.status,
+            messageStatus: messages.get(d.messageId)!.status,
+            provider: d.provider,
+            providerMessageId: d.providerMessageId,
+            errorCode: d.errorCode,
+            errorMessage: d.errorMessage,
+            sentAt: t.isoOrNull(d.sentAt),
+            deliveredAt: t.isoOrNull(d.deliveredAt),
+            raw: applied[i]!.raw ?? null,
+          })),
+        ),
+        now,
+      ]);
+      const lastSeqs = new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
+      return { snapshots, messages, lastSeqs, locked };
+    },
+    { byKey: true },
+  );
   if (!committed || committed.snapshots.length === 0) return [];
 
   const { snapshots, messages, lastSeqs, locked } = committed;
@@ -198,11 +261,28 @@ export async function recordTransitions(
       occurredAt: now,
       messageId: delivery.messageId,
       messageStatus: message.status,
-      delivery: { ...delivery, attempts: [...(earlier.get(delivery.id) ?? []), ...(added.get(delivery.id) ?? [])], message },
+      delivery: { ...delivery, attempts: withSubmission([...(earlier.get(delivery.id) ?? []), ...(added.get(delivery.id) ?? [])], delivery), message },
     };
   });
   publishUpdates(deps, updates);
   return updates;
+}
+
+/** Deliveries' new state as the statements above take it: JSON rows, with the status each was in when `was` is given. */
+function deliveryStates(deliveries: Delivery[], t: IsoFormatter, was?: Map<string, DeliveryStatus>): string {
+  return JSON.stringify(
+    deliveries.map((d) => ({
+      id: d.id,
+      status: d.status,
+      provider: d.provider,
+      providerMessageId: d.providerMessageId,
+      errorCode: d.errorCode,
+      errorMessage: d.errorMessage,
+      sentAt: t.isoOrNull(d.sentAt),
+      deliveredAt: t.isoOrNull(d.deliveredAt),
+      ...(was ? { expected: was.get(d.id) } : {}),
+    })),
+  );
 }
 
 function reviveLocked(row: object): Locked {
@@ -214,17 +294,16 @@ function reviveLocked(row: object): Locked {
 /** The delivery as it stands after `t` (the row is locked, so this is what gets written). */
 function stateAfter(previous: Delivery, t: Transition, now: Date): Delivery {
   const at = validDate(t.at) ?? now;
-  return {
-    ...previous,
-    status: t.status,
-    provider: t.provider ?? previous.provider,
-    providerMessageId: t.providerMessageId ?? previous.providerMessageId,
-    errorCode: t.errorCode ?? null,
-    errorMessage: t.errorMessage ?? null,
-    sentAt: previous.sentAt ?? (t.status === 'SENT' ? at : null),
-    deliveredAt: previous.deliveredAt ?? (t.status === 'DELIVERED' ? at : null),
-    updatedAt: now,
-  };
+  const next = copyDelivery(previous);
+  next.status = t.status;
+  next.provider = t.provider ?? previous.provider;
+  next.providerMessageId = t.providerMessageId ?? previous.providerMessageId;
+  next.errorCode = t.errorCode ?? null;
+  next.errorMessage = t.errorMessage ?? null;
+  next.sentAt = previous.sentAt ?? (t.status === 'SENT' ? at : null);
+  next.deliveredAt = previous.deliveredAt ?? (t.status === 'DELIVERED' ? at : null);
+  next.updatedAt = now;
+  return next;
 }
 
 /** A provider's date we can store; an unreadable one counts as none. */
@@ -234,14 +313,16 @@ function validDate(date: Date | undefined): Date | undefined {
 
 /** Keeps, in order, the changes that move each delivery forward from its current status. */
 function decide(locked: Locked[], transitions: readonly Transition[]): AppliedTransition[] {
-  const current = new Map(locked.map((row) => [row.id, row]));
+  const rows = new Map(locked.map((row) => [row.id, row]));
+  const status = new Map(locked.map((row) => [row.id, row.status]));
   const applied: AppliedTransition[] = [];
   for (const t of transitions) {
-    const row = current.get(t.deliveryId);
-    if (!row || !canMove(row.status, t.status)) continue;
-    if (t.onlyFrom && !t.onlyFrom.includes(row.status)) continue;
-    applied.push({ ...t, from: row.status, messageId: row.messageId, accountId: row.accountId });
-    current.set(t.deliveryId, { ...row, status: t.status });
+    const row = rows.get(t.deliveryId);
+    const from = status.get(t.deliveryId);
+    if (!row || !from || !canMove(from, t.status)) continue;
+    if (t.onlyFrom && !t.onlyFrom.includes(from)) continue;
+    applied.push({ ...t, from, messageId: row.messageId, accountId: row.accountId });
+    status.set(t.deliveryId, t.status);
   }
   return applied;
 }
@@ -261,18 +342,6 @@ async function lockMessages(tx: SqlTransaction, applied: AppliedTransition[], no
     message.updatedAt = now;
   }
   return messages;
-}
-
-function messageColumns(messages: LockedMessage[]): unknown[][] {
-  return [
-    messages.map((m) => m.id),
-    messages.map((m) => m.scheduled),
-    messages.map((m) => m.queued),
-    messages.map((m) => m.sent),
-    messages.map((m) => m.delivered),
-    messages.map((m) => m.failed),
-    messages.map((m): MessageStatus => m.status),
-  ];
 }
 
 function snapshotOf({ scheduled: _s, queued: _q, sent: _t, delivered: _d, failed: _f, ...snapshot }: LockedMessage): MessageSnapshot {

@@ -5,7 +5,14 @@ import type { SqlTransaction } from '../db/pg.ts';
 import type { DeliveryStatus } from '../db/sql.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
-import { recordTransitions, type AppliedTransition, type AttemptRecord, type Transition } from '../deliveries/transitions.ts';
+import {
+  recordTransitions,
+  type AppliedTransition,
+  type AttemptRecord,
+  type KnownDelivery,
+  type Transition,
+} from '../deliveries/transitions.ts';
+import { copyDelivery } from '../deliveries/records.ts';
 import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
@@ -21,6 +28,7 @@ import {
   extendClaims,
   fixSubmissionRefs,
   releaseClaims,
+  type ClaimedDelivery,
   type ClaimedJob,
   type ClaimedWork,
   type JobChanges,
@@ -32,6 +40,8 @@ type WorkItem = {
   job: ClaimedJob;
   /** When this worker claimed it (its lease runs from then). */
   claimedAt: number;
+  /** The delivery as claimed, for recording what becomes of it without reading it again. */
+  claimed: ClaimedDelivery;
   id: string;
   messageId: string;
   accountId: string;
@@ -177,7 +187,24 @@ export class Dispatcher {
         changes.finished.push(job.id);
         continue;
       }
-      items.push({ ...delivery, job, claimedAt });
+      items.push({
+        job,
+        claimedAt,
+        claimed: delivery,
+        id: delivery.id,
+        messageId: delivery.messageId,
+        accountId: delivery.accountId,
+        recipient: delivery.recipient,
+        text: delivery.text,
+        template: delivery.template,
+        variables: delivery.variables as Record<string, string> | null,
+        senderId: delivery.senderId,
+        status: delivery.status,
+        route: delivery.route,
+        routeIndex: delivery.routeIndex,
+        providerMessageId: delivery.providerMessageId,
+        sentAt: delivery.sentAt,
+      });
     }
 
     const submits = items.filter((item) => item.job.kind === 'SUBMIT');
@@ -235,8 +262,9 @@ export class Dispatcher {
         this.deps.logger.warn({ err: error, provider: provider.name, count: held.length }, 'submission failed');
         outcomes = held.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
       }
+      // Before the outcome is recorded, so that whoever sees a failure sees the provider's state too.
+      await this.noteHealth(provider.name, outcomes);
       await this.settle(provider, held, outcomes);
-      this.noteHealth(provider.name, outcomes);
     }
   }
 
@@ -250,11 +278,11 @@ export class Dispatcher {
   }
 
   /** A provider is unwell when a whole submission failed for a reason of its own, not of one recipient. */
-  private noteHealth(provider: string, outcomes: SubmitOutcome[]): void {
+  private async noteHealth(provider: string, outcomes: SubmitOutcome[]): Promise<void> {
     const failure = outcomes.find((o) => o.outcome === 'failed' && (!o.permanent || /AUTH|KEY|CREDENTIAL|TOKEN/i.test(o.errorCode)));
     const allFailed = outcomes.every((o) => o.outcome === 'failed');
     const error = failure && allFailed && failure.outcome === 'failed' ? `${failure.errorCode}: ${failure.errorMessage}` : null;
-    this.deps.health?.record(provider, error).catch((err: unknown) => this.deps.logger.warn({ err }, 'could not record provider health'));
+    await this.deps.health?.record(provider, error).catch((err: unknown) => this.deps.logger.warn({ err }, 'could not record provider health'));
   }
 
   private async settle(provider: SmsProvider, items: WorkItem[], outcomes: SubmitOutcome[]): Promise<void> {
@@ -279,12 +307,11 @@ export class Dispatcher {
         providerMessageId: outcome.providerMessageId,
         raw: outcome.raw,
       });
-      attempts.push({ deliveryId: item.id, provider: provider.name, outcome: 'SUBMITTED', errorCode: null, errorMessage: null });
       // Polling providers are asked for their report; for those that call back it is the safety
       // net, in case the callback never comes (a poll finding the delivery final just ends).
       changes.poll.push({ id: item.job.id, runAt: new Date(now + this.firstPollAfter(provider)) });
     }
-    await this.commit(transitions, changes, attempts);
+    await this.commit(transitions, changes, attempts, undefined, knownOf(accepted));
     if (accepted.length > 0) {
       await applyEarlyReports(this.deps, provider.name, {
         providerMessageIds: [...new Set(transitions.map((t) => t.providerMessageId!))],
@@ -401,7 +428,7 @@ export class Dispatcher {
         changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: new Date(now + wait) });
       }
     }
-    await this.commit(transitions, changes, []);
+    await this.commit(transitions, changes, [], undefined, knownOf(items));
   }
 
   /**
@@ -414,10 +441,12 @@ export class Dispatcher {
     changes: JobChanges,
     attempts: AttemptRecord[],
     more?: (tx: SqlTransaction, applied: AppliedTransition[]) => Promise<void>,
+    known?: ReadonlyMap<string, KnownDelivery>,
   ): Promise<void> {
     const write = () =>
       recordTransitions(this.deps, transitions, {
         attempts,
+        known,
         also: async (tx, applied) => {
           await applyJobChanges(tx, this.worker, changes);
           await more?.(tx, applied);
@@ -436,6 +465,19 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/**
+ * The claimed deliveries that nothing but their claim has touched since, as transitions take
+ * them: those with attempts on record are read again, with their attempts.
+ */
+function knownOf(items: WorkItem[]): Map<string, KnownDelivery> {
+  const known = new Map<string, KnownDelivery>();
+  for (const { claimed } of items) {
+    if (claimed.hasAttempts) continue;
+    known.set(claimed.id, Object.assign(copyDelivery(claimed), { attempts: [] }));
+  }
+  return known;
 }
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {

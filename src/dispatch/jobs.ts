@@ -1,27 +1,24 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
-import type { DeliveryStatus, DispatchJobKind } from '../db/sql.ts';
+import type { Delivery, DispatchJobKind } from '../db/sql.ts';
+import { DELIVERY_COLUMNS, reviveDelivery } from '../deliveries/records.ts';
+import { isoFormatter } from '../shared/iso-dates.ts';
 
 export type ClaimedJob = { id: bigint; deliveryId: string; kind: DispatchJobKind; attempt: number; submissionRef: string | null };
 
-/** A claimed job with what working it needs to know of its delivery (absent when the delivery is gone). */
+/** A claimed job with its delivery as it stands (absent when the delivery is gone). */
 export type ClaimedWork = {
   job: ClaimedJob;
-  delivery?: {
-    id: string;
-    messageId: string;
-    accountId: string;
-    recipient: string;
-    text: string;
-    template: string;
-    variables: Record<string, string> | null;
-    senderId: string;
-    status: DeliveryStatus;
-    route: string[];
-    routeIndex: number;
-    providerMessageId: string | null;
-    sentAt: Date | null;
-  };
+  delivery?: ClaimedDelivery;
+};
+
+export type ClaimedDelivery = Delivery & {
+  /** The text for this recipient (personalised, or the message's). */
+  text: string;
+  template: string;
+  senderId: string;
+  /** Whether earlier tries left attempts on record (retries, failovers). */
+  hasAttempts: boolean;
 };
 
 /**
@@ -37,7 +34,7 @@ const CLAIM = {
     WITH due AS (
       SELECT id, submission_ref FROM dispatch_jobs
       WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
-      ORDER BY run_at, submission_ref
+      ORDER BY run_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), siblings AS (
@@ -47,20 +44,24 @@ const CLAIM = {
         AND (s.locked_until IS NULL OR s.locked_until < now())
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
+      -- = ANY of an array, not IN or a join: the planner probes the primary key for each one
+      -- instead of scanning the queue, however small it believes the queue to be.
       UPDATE dispatch_jobs AS j
       SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', attempt = j.attempt + 1
-      WHERE j.id IN (SELECT id FROM due UNION ALL SELECT id FROM siblings)
+      WHERE j.id = ANY(ARRAY(SELECT id FROM due UNION ALL SELECT id FROM siblings))
       RETURNING j.id, j.delivery_id, j.kind, j.attempt, j.submission_ref
     )
     SELECT c.id::text AS "jobId", c.delivery_id AS "jobDeliveryId", c.kind::text AS kind, c.attempt,
-      c.submission_ref AS "submissionRef",
-      d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, COALESCE(d.body, m.text) AS text,
-      m.text AS template, d.variables, m.sender_id AS "senderId", d.status::text AS status, d.route,
-      d.route_index AS "routeIndex", d.provider_message_id AS "providerMessageId", d.sent_at AS "sentAt"
-    FROM claimed c LEFT JOIN deliveries d ON d.id = c.delivery_id LEFT JOIN messages m ON m.id = d.message_id`,
+      c.submission_ref AS "submissionRef", w.*
+    FROM claimed c LEFT JOIN LATERAL (
+      SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template, m.sender_id AS "senderId",
+        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id) AS "hasAttempts"
+      FROM deliveries d JOIN messages m ON m.id = d.message_id
+      WHERE d.id = c.delivery_id
+    ) w ON true`,
 };
 
-type ClaimRow = NonNullable<ClaimedWork['delivery']> & {
+type ClaimRow = ClaimedDelivery & {
   jobId: string;
   jobDeliveryId: string;
   kind: DispatchJobKind;
@@ -72,7 +73,7 @@ export async function claimWork(db: Db, worker: string, limit: number, leaseMs: 
   const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, limit, leaseMs]);
   return rows.map(({ jobId, jobDeliveryId, kind, attempt, submissionRef, ...delivery }) => ({
     job: { id: BigInt(jobId), deliveryId: jobDeliveryId, kind, attempt, submissionRef },
-    delivery: delivery.id ? delivery : undefined,
+    delivery: delivery.id ? reviveDelivery(delivery) as ClaimedDelivery : undefined,
   }));
 }
 
@@ -98,16 +99,16 @@ const APPLY_CHANGES = {
   name: 'jobs-apply-changes',
   text: `
     WITH finished AS (
-      DELETE FROM dispatch_jobs WHERE id = ANY($2::bigint[]) AND locked_by = $1
+      DELETE FROM dispatch_jobs WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND locked_by = $1
     ), retried AS (
-      UPDATE dispatch_jobs AS j SET run_at = v.run_at, attempt = v.attempt, locked_by = NULL, locked_until = NULL,
-        submission_ref = CASE WHEN v.new_provider THEN NULL ELSE j.submission_ref END
-      FROM unnest($3::bigint[], $4::timestamptz[], $5::int[], $6::boolean[]) AS v(id, run_at, attempt, new_provider)
+      UPDATE dispatch_jobs AS j SET run_at = v."runAt", attempt = v.attempt, locked_by = NULL, locked_until = NULL,
+        submission_ref = CASE WHEN v."newProvider" THEN NULL ELSE j.submission_ref END
+      FROM json_to_recordset($3::json) AS v(id bigint, "runAt" timestamptz, attempt int, "newProvider" boolean)
       WHERE j.id = v.id AND j.locked_by = $1
     )
-    UPDATE dispatch_jobs AS j SET kind = 'POLL', run_at = v.run_at, attempt = 0, locked_by = NULL, locked_until = NULL,
+    UPDATE dispatch_jobs AS j SET kind = 'POLL', run_at = v."runAt", attempt = 0, locked_by = NULL, locked_until = NULL,
       submission_ref = NULL
-    FROM unnest($7::bigint[], $8::timestamptz[]) AS v(id, run_at)
+    FROM json_to_recordset($4::json) AS v(id bigint, "runAt" timestamptz)
     WHERE j.id = v.id AND j.locked_by = $1
       AND NOT EXISTS (SELECT 1 FROM dispatch_jobs p WHERE p.delivery_id = j.delivery_id AND p.kind = 'POLL')`,
 };
@@ -115,15 +116,12 @@ const APPLY_CHANGES = {
 export async function applyJobChanges(tx: SqlTransaction, worker: string, changes: JobChanges): Promise<void> {
   const { finished, retry, poll } = changes;
   if (finished.length + retry.length + poll.length === 0) return;
+  const t = isoFormatter();
   await tx.query(APPLY_CHANGES, [
     worker,
     finished.map(String),
-    retry.map((r) => String(r.id)),
-    retry.map((r) => r.runAt),
-    retry.map((r) => r.attempt),
-    retry.map((r) => Boolean(r.newProvider)),
-    poll.map((p) => String(p.id)),
-    poll.map((p) => p.runAt),
+    JSON.stringify(retry.map((r) => ({ id: String(r.id), runAt: t.iso(r.runAt), attempt: r.attempt, newProvider: Boolean(r.newProvider) }))),
+    JSON.stringify(poll.map((p) => ({ id: String(p.id), runAt: t.iso(p.runAt) }))),
   ]);
 }
 
@@ -131,7 +129,7 @@ const FIX_REFS = {
   name: 'jobs-fix-refs',
   text: `UPDATE dispatch_jobs AS j SET submission_ref = v.ref
     FROM unnest($2::bigint[], $3::text[]) AS v(id, ref)
-    WHERE j.id = v.id AND j.locked_by = $1`,
+    WHERE j.id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND j.id = v.id AND j.locked_by = $1`,
 };
 
 /**
@@ -146,7 +144,7 @@ export async function fixSubmissionRefs(db: Db, worker: string, refs: Array<{ jo
 const EXTEND = {
   name: 'jobs-extend',
   text: `UPDATE dispatch_jobs SET locked_until = now() + $3 * interval '1 millisecond'
-    WHERE id = ANY($2::bigint[]) AND locked_by = $1
+    WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND locked_by = $1
     RETURNING id::text AS id`,
 };
 

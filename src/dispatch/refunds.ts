@@ -5,7 +5,7 @@ const REFUNDABLE = {
   name: 'refunds-find',
   text: `SELECT d.id, d.account_id AS "accountId", d.message_id AS "messageId", d.price::text AS price
     FROM deliveries d
-    WHERE d.id = ANY($1::uuid[]) AND d.price > 0
+    WHERE d.id = ANY(ARRAY(SELECT unnest($1::uuid[]))) AND d.price > 0
       AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.kind = 'REFUND' AND l.delivery_id = d.id)
     ORDER BY d.account_id`,
 };

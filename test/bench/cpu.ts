@@ -22,33 +22,49 @@ function processSeconds(pid: number): number {
   return s ? (s.utime + s.stime + s.cutime + s.cstime) / TICKS_PER_SECOND : 0;
 }
 
-/** A PostgreSQL server's CPU: the postmaster, every backend and worker now running, and those that ended. */
-function postgresSeconds(postmaster: number): number {
-  let ticks = 0;
+type PostgresSample = { children: Map<number, number>; postmaster: number };
+
+/** Every process of a PostgreSQL server: the postmaster (with the children it has reaped) and each live child. */
+function postgresSample(postmaster: number): PostgresSample {
+  const children = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
     const s = statOf(pid);
-    if (s && s.ppid === postmaster) ticks += s.utime + s.stime;
+    if (s && s.ppid === postmaster) children.set(pid, s.utime + s.stime);
   }
-  return ticks / TICKS_PER_SECOND + processSeconds(postmaster);
+  const own = statOf(postmaster);
+  return { children, postmaster: own ? own.utime + own.stime + own.cutime + own.cstime : 0 };
 }
 
-export type CpuSample = { gateway: number; postgres: number; redis: number };
+/**
+ * CPU seconds the server spent between two samples. A backend that ended in between moved its
+ * whole lifetime's CPU into the postmaster's reaped-children time; what it had spent before the
+ * first sample is taken off again, so a connection closed just after the start is not counted.
+ */
+function postgresSpent(before: PostgresSample, after: PostgresSample): number {
+  let ticks = after.postmaster - before.postmaster;
+  for (const [pid, t] of after.children) ticks += t - (before.children.get(pid) ?? 0);
+  for (const [pid, t] of before.children) if (!after.children.has(pid)) ticks -= t;
+  return ticks / TICKS_PER_SECOND;
+}
+
+export type CpuSample = { gateway: number; postgres: PostgresSample; redis: number };
+export type CpuSpent = { gateway: number; postgres: number; redis: number; total: number };
 
 /** Reads the CPU time of the gateway, PostgreSQL and Redis from /proc. */
 export function cpuMeter(pids: { gateway: number; postmaster: number; redis: number }) {
   const read = (): CpuSample => ({
     gateway: processSeconds(pids.gateway),
-    postgres: postgresSeconds(pids.postmaster),
+    postgres: postgresSample(pids.postmaster),
     redis: processSeconds(pids.redis),
   });
   return {
     read,
     /** CPU seconds spent since `before`, per process and in all. */
-    since(before: CpuSample): CpuSample & { total: number } {
+    since(before: CpuSample): CpuSpent {
       const now = read();
-      const d = { gateway: now.gateway - before.gateway, postgres: now.postgres - before.postgres, redis: now.redis - before.redis };
+      const d = { gateway: now.gateway - before.gateway, postgres: postgresSpent(before.postgres, now.postgres), redis: now.redis - before.redis };
       return { ...d, total: d.gateway + d.postgres + d.redis };
     },
   };
