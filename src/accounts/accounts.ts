@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../shared/ids.ts';
 import type { Db } from '../db/client.ts';
 import { Decimal, formatMoney } from '../messages/money.ts';
 import { generateApiKey, SCOPES, type Scope } from './api-keys.ts';
@@ -18,9 +18,9 @@ export async function createAccount(
   const credit = parseAmount(input.credit ?? '0');
   if (credit.isNegative()) throw new AccountError('the opening credit cannot be negative');
 
-  const accountId = uuidv7();
+  const accountId = newId();
   const key = generateApiKey(input.test ? 'test' : 'live');
-  const apiKeyId = uuidv7();
+  const apiKeyId = newId();
   await db.$transaction([
     db.account.create({ data: { id: accountId, name, currency: input.currency, isTest: Boolean(input.test) } }),
     db.apiKey.create({
@@ -35,7 +35,7 @@ export async function createApiKey(db: Db, accountId: string, scopes: Scope[]) {
   const account = await db.account.findUnique({ where: { id: accountId }, select: { isTest: true } });
   if (!account) throw new AccountError(`no account ${accountId}`);
   const key = generateApiKey(account.isTest ? 'test' : 'live');
-  const apiKeyId = uuidv7();
+  const apiKeyId = newId();
   await db.apiKey.create({ data: { id: apiKeyId, accountId, prefix: key.prefix, keyHash: key.hash, scopes } });
   return { apiKeyId, apiKey: key.key };
 }

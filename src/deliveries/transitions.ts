@@ -84,45 +84,51 @@ const LOCK_MESSAGES = {
     FROM messages m WHERE m.id = ANY($1::uuid[]) ORDER BY m.id FOR UPDATE`,
 };
 
-/** A delivery's new state, written only while it is still in the status its writer knew. */
-const UPDATE_IF_UNCHANGED = {
-  name: 'transitions-update-if-unchanged',
-  text: `UPDATE deliveries d SET status = v.status::"DeliveryStatus", provider = v.provider,
-      provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
-      sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $2
-    FROM json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text, "errorCode" text,
-      "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz, expected text)
+const DELIVERY_STATE = `json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text,
+  "errorCode" text, "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz, expected text)`;
+const SET_DELIVERY_STATE = `status = v.status::"DeliveryStatus", provider = v.provider,
+  provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
+  sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $3`;
+const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
+  SELECT a."deliveryId", a.provider, a.outcome, a."errorCode", a."errorMessage", $3
+  FROM json_to_recordset($2::json) AS a("deliveryId" uuid, provider text, outcome text, "errorCode" text, "errorMessage" text)`;
+
+/** The deliveries' new state and the attempts, for deliveries locked by this transaction. */
+const WRITE_STATE = {
+  name: 'transitions-write-state',
+  text: `WITH attempts_in AS (${INSERT_ATTEMPTS})
+    UPDATE deliveries d SET ${SET_DELIVERY_STATE} FROM ${DELIVERY_STATE} WHERE d.id = v.id`,
+};
+
+/**
+ * The same for deliveries as their writer last read them: each is written only while it is
+ * still in the status the writer knew; the ids written come back.
+ */
+const WRITE_STATE_IF_UNCHANGED = {
+  name: 'transitions-write-state-if-unchanged',
+  text: `WITH attempts_in AS (${INSERT_ATTEMPTS})
+    UPDATE deliveries d SET ${SET_DELIVERY_STATE} FROM ${DELIVERY_STATE}
     WHERE d.id = v.id AND d.status = v.expected::"DeliveryStatus"
     RETURNING d.id`,
 };
 
 /**
- * The changes decided, in one statement: each delivery's new state, each message's counts and
- * status, the attempts, and an event per change, numbered from one block per account. Each
- * set of rows travels as one JSON parameter.
+ * Last, as briefly as it can be: the messages' counts and status (their rows are locked by
+ * then), and an event per change, numbered from one block per account. The block locks the
+ * account's counter row until commit, which is what orders one account's events: nothing
+ * heavier than these inserts is done while it is held.
  */
-const WRITE = {
-  name: 'transitions-write',
+const WRITE_EVENTS = {
+  name: 'transitions-write-events',
   text: `
-    WITH deliveries_updated AS (
-      UPDATE deliveries d SET status = v.status::"DeliveryStatus", provider = v.provider,
-        provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
-        sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $5
-      FROM json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text, "errorCode" text,
-        "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz)
-      WHERE d.id = v.id
-    ), messages_updated AS (
+    WITH messages_updated AS (
       UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
-        delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $5
-      FROM json_to_recordset($2::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
+        delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $3
+      FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
       WHERE m.id = v.id
-    ), attempts_in AS (
-      INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
-      SELECT v."deliveryId", v.provider, v.outcome, v."errorCode", v."errorMessage", $5
-      FROM json_to_recordset($3::json) AS v("deliveryId" uuid, provider text, outcome text, "errorCode" text, "errorMessage" text)
     ), input AS (
       SELECT t.*, row_number() OVER (PARTITION BY "accountId" ORDER BY ord) AS rank
-      FROM json_to_recordset($4::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
+      FROM json_to_recordset($2::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
         "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text, "errorMessage" text,
         "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
     ), counts AS (
@@ -138,7 +144,7 @@ const WRITE = {
         provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
       SELECT i."accountId", b.last_seq - c.n + i.rank, i."messageId", i."deliveryId", i.status::"DeliveryStatus",
         i."messageStatus"::"MessageStatus", i.provider, i."providerMessageId", i."errorCode", i."errorMessage",
-        i."sentAt", i."deliveredAt", i.raw, $5
+        i."sentAt", i."deliveredAt", i.raw, $3
       FROM input i JOIN blocks b ON b.account_id = i."accountId" JOIN counts c ON c.account_id = i."accountId"
     )
     SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM blocks`,
@@ -193,18 +199,18 @@ async function record(
       });
       const finals = [...new Set(applied.map((t) => t.deliveryId))].map((id) => current.get(id)!);
       const t = isoFormatter();
-      if (known && finals.length > 0) {
+      if (known && (finals.length > 0 || attempts.length > 0)) {
         const was = new Map(locked.map((row) => [row.id, row.status]));
-        const updated = await tx.query(UPDATE_IF_UNCHANGED, [deliveryStates(finals, t, was), now]);
-        if (updated.length !== finals.length) throw new KnownStateChanged();
+        const written = await tx.query(WRITE_STATE_IF_UNCHANGED, [deliveryStates(finals, t, was), JSON.stringify(attempts), now]);
+        if (written.length !== finals.length) throw new KnownStateChanged();
+      } else if (finals.length > 0 || attempts.length > 0) {
+        await tx.query(WRITE_STATE, [deliveryStates(finals, t), JSON.stringify(attempts), now]);
       }
       await options.also?.(tx, applied, now);
-      if (applied.length === 0 && attempts.length === 0) return null;
+      if (applied.length === 0) return attempts.length === 0 ? null : { snapshots: [], messages: new Map(), lastSeqs: new Map(), locked };
 
-      const messages = applied.length === 0 ? new Map<string, LockedMessage>() : await lockMessages(tx, applied, now);
-      const rows = await tx.query<{ accountId: string; lastSeq: string }>(WRITE, [
-        // Already written when known.
-        deliveryStates(known ? [] : finals, t),
+      const messages = await lockMessages(tx, applied, now);
+      const rows = await tx.query<{ accountId: string; lastSeq: string }>(WRITE_EVENTS, [
         JSON.stringify(
           [...messages.values()].map((m) => ({
             id: m.id,
@@ -216,7 +222,6 @@ async function record(
             status: m.status,
           })),
         ),
-        JSON.stringify(attempts),
         JSON.stringify(
           snapshots.map((d, i) => ({
             ord: i,

@@ -18,7 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
 import {
@@ -495,6 +495,6 @@ function batchesOf(items: WorkItem[], size: number): Array<{ reference: string; 
   );
   const fresh = items.filter((item) => !item.job.submissionRef);
   const batches = [...retried].map(([reference, group]) => ({ reference, fresh: false, items: group }));
-  for (let i = 0; i < fresh.length; i += size) batches.push({ reference: uuidv7(), fresh: true, items: fresh.slice(i, i + size) });
+  for (let i = 0; i < fresh.length; i += size) batches.push({ reference: newId(), fresh: true, items: fresh.slice(i, i + size) });
   return batches;
 }

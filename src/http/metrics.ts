@@ -84,9 +84,15 @@ export class Metrics {
   }
 
   recordUpdates(updates: readonly DeliveryUpdate[]): void {
-    for (const update of updates) {
-      this.deliveries.inc({ provider: update.delivery.provider ?? 'none', status: update.delivery.status });
+    const counts = new Map<string, { provider: string; status: string; n: number }>();
+    for (const { delivery } of updates) {
+      const provider = delivery.provider ?? 'none';
+      const key = `${provider}\u0000${delivery.status}`;
+      const entry = counts.get(key);
+      if (entry) entry.n += 1;
+      else counts.set(key, { provider, status: delivery.status, n: 1 });
     }
+    for (const { provider, status, n } of counts.values()) this.deliveries.inc({ provider, status }, n);
   }
 }
 

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../shared/ids.ts';
 import type { Caller } from '../accounts/auth.ts';
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
@@ -170,7 +170,7 @@ function duplicateReference(reference: string): GatewayError {
 }
 
 function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
-  const id = uuidv7();
+  const id = newId();
   const status: DeliveryStatus = plan.scheduledAt ? 'SCHEDULED' : 'QUEUED';
   const snapshot: MessageSnapshot = {
     id,
@@ -190,7 +190,7 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
   };
   const deliveries = plan.deliveries.map(
     (planned): DeliveryWithRelations => ({
-      id: uuidv7(),
+      id: newId(),
       messageId: id,
       accountId: caller.accountId,
       recipient: planned.recipient,
@@ -219,9 +219,8 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
 
 /**
  * Everything accepted, in one statement however many messages and recipients: the messages,
- * their deliveries, a dispatch job and a first event per delivery (numbered from one block per
- * account), one debit per account and a ledger entry per message. Returns each account's last
- * event number.
+ * their deliveries and a dispatch job per delivery, one debit per account and a ledger entry
+ * per message.
  */
 const INSERT_ACCEPTED = {
   name: 'accept-insert',
@@ -238,48 +237,60 @@ const INSERT_ACCEPTED = {
       SELECT id, account_id, text, sender_id, reference, request_hash, status::"MessageStatus", encoding::"SmsEncoding",
         segments, recipient_count, cost, currency, requested_provider, rejected_recipients::jsonb, scheduled_at,
         CASE WHEN status = 'SCHEDULED' THEN recipient_count ELSE 0 END,
-        CASE WHEN status = 'SCHEDULED' THEN 0 ELSE recipient_count END, $25, $25
+        CASE WHEN status = 'SCHEDULED' THEN 0 ELSE recipient_count END, $17, $17
       FROM m
     ), d AS (
-      SELECT t.*, m.id AS message_id, m.account_id, m.status, m.scheduled_at,
-        row_number() OVER (PARTITION BY m.account_id ORDER BY t.ord) AS rank
-      FROM unnest($16::uuid[], $17::int[], $18::text[], $19::text[], $20::text[], $21::text[], $22::int[], $23::numeric[], $24::text[])
-        WITH ORDINALITY AS t(id, message_ord, recipient, country, body, variables, segments, price, route, ord)
-      JOIN m ON m.ord = t.message_ord
+      SELECT t.*, m.id AS message_id, m.account_id, m.status, m.scheduled_at
+      FROM json_to_recordset($16::json) AS t(id uuid, "messageOrd" int, recipient text, country text, body text,
+        variables jsonb, segments int, price numeric, route text[])
+      JOIN m ON m.ord = t."messageOrd"
     ), deliveries_in AS (
       INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status,
         route, created_at, updated_at)
-      SELECT id, message_id, account_id, recipient, country, body, variables::jsonb, segments, price,
-        status::"DeliveryStatus", string_to_array(route, ','), $25, $25
+      SELECT id, message_id, account_id, recipient, country, body, variables, segments, price,
+        status::"DeliveryStatus", route, $17, $17
       FROM d
     ), jobs_in AS (
-      INSERT INTO dispatch_jobs (delivery_id, kind, run_at) SELECT id, 'SUBMIT', COALESCE(scheduled_at, $25) FROM d
+      INSERT INTO dispatch_jobs (delivery_id, kind, run_at) SELECT id, 'SUBMIT', COALESCE(scheduled_at, $17) FROM d
+    ), debits AS (
+      SELECT account_id, sum(cost) AS total FROM m WHERE cost > 0 GROUP BY account_id
+    ), debited AS (
+      -- The CHECK constraint on accounts.balance backs the decision made before this statement.
+      UPDATE accounts a SET balance = a.balance - debits.total, updated_at = $17
+      FROM debits WHERE a.id = debits.account_id
+      RETURNING a.id, a.balance
+    )
+    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
+    SELECT m.account_id, 'DEBIT', -m.cost,
+      debited.balance + COALESCE(sum(m.cost) OVER (PARTITION BY m.account_id ORDER BY m.ord
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
+      m.id, 'sendSms'
+    FROM m JOIN debited ON debited.id = m.account_id
+    WHERE m.cost > 0`,
+};
+
+/**
+ * Last, as briefly as it can be: the first event of every delivery, numbered from one block
+ * per account. The block locks the account's counter row until commit (that is what orders one
+ * account's events), so nothing heavier than these inserts is done while it is held.
+ */
+const INSERT_QUEUED_EVENTS = {
+  name: 'accept-insert-events',
+  text: `
+    WITH e AS (
+      SELECT t.*, row_number() OVER (PARTITION BY t.account_id ORDER BY t.ord) AS rank
+      FROM json_to_recordset($1::json) AS t(ord int, account_id uuid, message_id uuid, delivery_id uuid, status text)
     ), counts AS (
-      SELECT account_id, count(*) AS n FROM d GROUP BY account_id
+      SELECT account_id, count(*) AS n FROM e GROUP BY account_id
     ), seqs AS (
       INSERT INTO account_event_seqs (account_id, last_seq) SELECT account_id, n FROM counts ORDER BY account_id
       ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
       RETURNING account_id, last_seq
     ), events_in AS (
       INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, occurred_at)
-      SELECT d.account_id, s.last_seq - c.n + d.rank, d.message_id, d.id, d.status::"DeliveryStatus",
-        d.status::"MessageStatus", $25
-      FROM d JOIN seqs s ON s.account_id = d.account_id JOIN counts c ON c.account_id = d.account_id
-    ), debits AS (
-      SELECT account_id, sum(cost) AS total FROM m WHERE cost > 0 GROUP BY account_id
-    ), debited AS (
-      -- The CHECK constraint on accounts.balance backs the decision made before this statement.
-      UPDATE accounts a SET balance = a.balance - debits.total, updated_at = $25
-      FROM debits WHERE a.id = debits.account_id
-      RETURNING a.id, a.balance
-    ), ledger_in AS (
-      INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
-      SELECT m.account_id, 'DEBIT', -m.cost,
-        debited.balance + COALESCE(sum(m.cost) OVER (PARTITION BY m.account_id ORDER BY m.ord
-          ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
-        m.id, 'sendSms'
-      FROM m JOIN debited ON debited.id = m.account_id
-      WHERE m.cost > 0
+      SELECT e.account_id, s.last_seq - c.n + e.rank, e.message_id, e.delivery_id, e.status::"DeliveryStatus",
+        e.status::"MessageStatus", $2
+      FROM e JOIN seqs s ON s.account_id = e.account_id JOIN counts c ON c.account_id = e.account_id
     )
     SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM seqs`,
 };
@@ -295,7 +306,7 @@ async function insertAccepted(
   messages.forEach((message, i) => {
     for (const delivery of message.deliveries) deliveries.push({ delivery, messageOrdinal: i + 1 });
   });
-  const rows = await tx.query<{ accountId: string; lastSeq: string }>(INSERT_ACCEPTED, [
+  await tx.query(INSERT_ACCEPTED, [
     messages.map((m) => m.id),
     messages.map((m) => m.accountId),
     messages.map((m) => m.text),
@@ -311,16 +322,25 @@ async function insertAccepted(
     plans.map((p) => p.requestedProvider),
     plans.map((p) => JSON.stringify(p.rejected)),
     messages.map((m) => m.scheduledAt),
-    deliveries.map((d) => d.delivery.id),
-    deliveries.map((d) => d.messageOrdinal),
-    deliveries.map((d) => d.delivery.recipient),
-    deliveries.map((d) => d.delivery.country),
-    deliveries.map((d) => d.delivery.body),
-    deliveries.map((d) => (d.delivery.variables ? JSON.stringify(d.delivery.variables) : null)),
-    deliveries.map((d) => d.delivery.segments),
-    deliveries.map((d) => d.delivery.price.toString()),
-    // Provider names hold no commas.
-    deliveries.map((d) => d.delivery.route.join(',')),
+    JSON.stringify(
+      deliveries.map(({ delivery: d, messageOrdinal }) => ({
+        id: d.id,
+        messageOrd: messageOrdinal,
+        recipient: d.recipient,
+        country: d.country,
+        body: d.body,
+        variables: d.variables,
+        segments: d.segments,
+        price: d.price.toString(),
+        route: d.route,
+      })),
+    ),
+    now,
+  ]);
+  const rows = await tx.query<{ accountId: string; lastSeq: string }>(INSERT_QUEUED_EVENTS, [
+    JSON.stringify(
+      deliveries.map(({ delivery: d }, ord) => ({ ord, account_id: d.accountId, message_id: d.messageId, delivery_id: d.id, status: d.status })),
+    ),
     now,
   ]);
   return new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));

@@ -32,14 +32,17 @@ export function normaliseNumber(input: string, defaultCountry: string): Normalis
   for (const candidate of candidates) {
     try {
       const parsed = parsePhoneNumberWithError(candidate, defaultCountry as CountryCode);
-      if (!parsed.isValid() || !parsed.country) {
+      // With the full metadata a number is valid exactly when it has a type: one check, not two.
+      const country = parsed.country;
+      const type = country ? parsed.getType() : undefined;
+      if (!country || type === undefined) {
         lastReason = 'not a valid phone number';
         continue;
       }
-      if (parsed.getType() === 'FIXED_LINE') {
+      if (type === 'FIXED_LINE') {
         return { ok: false, code: RECIPIENT_REJECTIONS.NOT_MOBILE, reason: 'a fixed-line number cannot receive SMS' };
       }
-      return { ok: true, e164: parsed.number, country: parsed.country };
+      return { ok: true, e164: parsed.number, country };
     } catch (error) {
       lastReason = error instanceof ParseError ? describeParseError(error.message) : lastReason;
     }

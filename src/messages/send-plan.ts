@@ -66,7 +66,6 @@ export function planSend(
   }
 
   assertScheduleWindow(input.scheduleTime);
-  if (!input.personalized?.length) assertFits(input.message);
 
   const targets = [
     ...(input.recipients ?? []).map((to) => ({ to, variables: null as Record<string, unknown> | null })),
@@ -78,7 +77,22 @@ export function planSend(
   const unicode = new Set<string>();
   let encoding: SmsEncoding = 'GSM7';
   let segments = 0;
-  let cost = new Decimal(0);
+  // The same text, route and price serve every recipient of a country: worked out once each.
+  let sharedText: ReturnType<typeof assertFits> | undefined;
+  // Unpersonalised, the text must fit even when no recipient is valid.
+  if (!input.personalized?.length) sharedText = assertFits(input.message);
+  const byCountry = new Map<string, { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal> }>();
+  const countryOf = (country: string) => {
+    let known = byCountry.get(country);
+    if (!known) {
+      const route = routeFor(country, caller, requestedProvider, config.routes, providers);
+      const price = caller.isTest ? new Decimal(0) : segmentPrice(config.priceTable, caller.currency, country);
+      known = { route, segmentPrice: price, prices: new Map() };
+      byCountry.set(country, known);
+    }
+    return known;
+  };
+  const segmentsBought = new Map<string, number>();
   for (const target of accepted) {
     let body: string | null = null;
     let variables: Record<string, string> | null = null;
@@ -91,21 +105,25 @@ export function planSend(
       }
       body = rendered.text === input.message ? null : rendered.text;
     }
-    const analysis = assertFits(body ?? input.message, body ? target.e164 : undefined);
-    const route = routeFor(target.country, caller, requestedProvider, config.routes, providers);
-    if (route.length === 0) {
+    const analysis = body === null ? (sharedText ??= assertFits(input.message)) : assertFits(body, target.e164);
+    const country = countryOf(target.country);
+    if (country.route.length === 0) {
       rejected.push({ input: target.input, code: 'NO_ROUTE', reason: `no enabled provider delivers to ${target.country}` });
       continue;
     }
     for (const ch of analysis.unicodeCharacters) unicode.add(ch);
     if (analysis.encoding === 'UCS2') encoding = 'UCS2';
     segments = Math.max(segments, analysis.segments);
-    const price = caller.isTest
-      ? new Decimal(0)
-      : segmentPrice(config.priceTable, caller.currency, target.country).times(analysis.segments);
-    cost = cost.plus(price);
-    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route });
+    let price = country.prices.get(analysis.segments);
+    if (!price) {
+      price = country.segmentPrice.times(analysis.segments);
+      country.prices.set(analysis.segments, price);
+    }
+    segmentsBought.set(target.country, (segmentsBought.get(target.country) ?? 0) + analysis.segments);
+    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route: country.route });
   }
+  let cost = new Decimal(0);
+  for (const [country, bought] of segmentsBought) cost = cost.plus(byCountry.get(country)!.segmentPrice.times(bought));
 
   if (deliveries.length === 0) {
     throw new GatewayError('NO_VALID_RECIPIENTS', 'None of the recipients can be sent to.', { rejectedRecipients: rejected });
