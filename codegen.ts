@@ -18,7 +18,8 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
     },
   },
-  silent: true,
+  // Quiet unless asked: a failure of `npm test`'s pretest points here.
+  silent: process.env.CODEGEN_VERBOSE !== '1',
 };
 
 export default config;

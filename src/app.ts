@@ -57,7 +57,9 @@ export function buildApp(config: Config, logger: Logger): App {
         reply.header(key, value);
       });
       reply.status(response.status);
-      reply.send(response.body);
+      // A JSON answer goes out in one write; only event streams (subscriptions over SSE) stream.
+      const streaming = response.headers.get('content-type')?.startsWith('text/event-stream');
+      reply.send(streaming ? response.body : Buffer.from(await response.arrayBuffer()));
       return reply;
     },
   });

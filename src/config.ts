@@ -69,6 +69,7 @@ const envSchema = z.object({
   DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(500),
   DISPATCH_LEASE_MS: z.coerce.number().int().min(1000).default(30_000),
   DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(3),
+  DISPATCH_GATHER_MS: z.coerce.number().int().min(0).max(1000).default(20),
   DISPATCHER: z.enum(['on', 'off']).default('on'),
   DB_POOL_SIZE: z.coerce.number().int().min(2).default(10),
   PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(50).default(10_000),
@@ -106,7 +107,7 @@ export type Config = {
   logLevel: string;
   production: boolean;
   sandboxDeliveryDelayMs: number;
-  dispatch: { pollIntervalMs: number; batchSize: number; leaseMs: number; concurrency: number; enabled: boolean };
+  dispatch: { pollIntervalMs: number; batchSize: number; leaseMs: number; concurrency: number; gatherMs: number; enabled: boolean };
   dbPoolSize: number;
   providerTimeoutMs: number;
   /** First status poll after submission for providers without callbacks, instead of their own default. */
@@ -159,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.DISPATCH_BATCH_SIZE,
       leaseMs: e.DISPATCH_LEASE_MS,
       concurrency: e.DISPATCH_CONCURRENCY,
+      gatherMs: e.DISPATCH_GATHER_MS,
       enabled: e.DISPATCHER === 'on',
     },
     dbPoolSize: e.DB_POOL_SIZE,

@@ -43,7 +43,10 @@ export function createServices(config: Config, logger: Logger): Services {
   const db = createDb(config.databaseUrl, config.dbPoolSize);
   const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, logger) : createInProcessBus(config.redisPrefix);
   // Commands (rate limits); fails fast while Redis is away, where callers fall back to local limits.
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }) : undefined;
+  // Commands issued in one turn of the event loop go out in one write.
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true })
+    : undefined;
   redis?.on('error', () => undefined);
   // Every request to a provider, from any dispatcher of this gateway, takes a slot of its rate.
   const throttle = new ProviderThrottle(redis, config.redisPrefix);
@@ -57,6 +60,7 @@ export function createServices(config: Config, logger: Logger): Services {
       batchSize: config.dispatch.batchSize,
       leaseMs: config.dispatch.leaseMs,
       concurrency: config.dispatch.concurrency,
+      gatherMs: config.dispatch.gatherMs,
       pollIntervalMs: config.dispatch.pollIntervalMs,
       retry: { ...DEFAULT_RETRY_POLICY, ...config.retry },
       reportPollAfterMs: config.reportPollAfterMs,

@@ -53,7 +53,7 @@ function describeRedisUrl(url: string): string {
 
 export function createRedisBus(url: string, prefix: string, logger: Logger): EventBus {
   // Publishing fails at once while Redis is away instead of queueing without bound.
-  const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, enableAutoPipelining: true });
   const subscriber = new Redis(url, { maxRetriesPerRequest: null });
   const handlers = new Map<string, Set<(payload: string) => void>>();
   const subscribing = new Map<string, Promise<unknown>>();

@@ -65,6 +65,8 @@ export type DispatcherOptions = {
   batchSize: number;
   /** Rounds worked at once: the next batch is claimed while earlier ones are submitted and recorded. */
   concurrency?: number;
+  /** While rounds are under way, new work is gathered this long before it is claimed. */
+  gatherMs?: number;
   leaseMs: number;
   pollIntervalMs: number;
   retry: RetryPolicy;
@@ -140,7 +142,7 @@ export class Dispatcher {
           .finally(() => rounds.delete(round));
         rounds.add(round);
       }
-      if (claimed.length < this.options.batchSize && this.running) await this.idle();
+      if (claimed.length < this.options.batchSize && this.running) await this.idle(rounds.size > 0);
     }
     // Every round runs to its end: a claim still being submitted must not be handed back.
     await Promise.allSettled([...rounds]);
@@ -151,10 +153,16 @@ export class Dispatcher {
     await this.deps.db.$executeRaw`DELETE FROM early_reports WHERE received_at < now() - interval '7 days'`;
   }
 
-  private idle(): Promise<void> {
+  /**
+   * Waits for the next poll, or for new work. New work is gathered for `gatherMs` first when
+   * rounds are still under way: under a steady stream of sends that makes a few rounds of many
+   * deliveries rather than many rounds of a few, each costing a transaction.
+   */
+  private idle(busy: boolean): Promise<void> {
+    const gatherMs = busy ? (this.options.gatherMs ?? 0) : 0;
     if (this.pendingWake) {
       this.pendingWake = false;
-      return Promise.resolve();
+      return gatherMs > 0 ? new Promise((resolve) => setTimeout(resolve, gatherMs)) : Promise.resolve();
     }
     return new Promise((resolve) => {
       const timer = setTimeout(done, this.options.pollIntervalMs);
@@ -165,7 +173,8 @@ export class Dispatcher {
       this.wakeUp = () => {
         this.wakeUp = undefined;
         this.pendingWake = false;
-        done();
+        if (gatherMs > 0 && this.running) setTimeout(done, gatherMs);
+        else done();
       };
     });
   }
