@@ -1,5 +1,5 @@
-// Re-exports for raw SQL: hot paths (acceptance, transitions, dispatch) write many rows per
-// statement, which the query builder cannot express.
+// The generated row types, enums and Prisma namespace, for code that reads and writes rows with
+// plain pg (see pg.ts) as well as through the client.
 export { Prisma } from './generated/prisma/client.ts';
 export type {
   Delivery,
@@ -7,4 +7,3 @@ export type {
   Message,
 } from './generated/prisma/client.ts';
 export { DeliveryStatus, MessageStatus, SmsEncoding, DispatchJobKind, LedgerKind } from './generated/prisma/enums.ts';
-export type { TransactionClient } from './generated/prisma/internal/prismaNamespace.ts';

@@ -228,14 +228,8 @@ async function record(
             accountId: d.accountId,
             messageId: d.messageId,
             deliveryId: d.id,
-            status: d.status,
             messageStatus: messages.get(d.messageId)!.status,
-            provider: d.provider,
-            providerMessageId: d.providerMessageId,
-            errorCode: d.errorCode,
-            errorMessage: d.errorMessage,
-            sentAt: t.isoOrNull(d.sentAt),
-            deliveredAt: t.isoOrNull(d.deliveredAt),
+            ...stateOf(d, t),
             raw: applied[i]!.raw ?? null,
           })),
         ),
@@ -273,21 +267,22 @@ async function record(
   return updates;
 }
 
-/** Deliveries' new state as the statements above take it: JSON rows, with the status each was in when `was` is given. */
+/** What a change sets on a delivery, as the statements above take it (dates as text). */
+function stateOf(d: Delivery, t: IsoFormatter) {
+  return {
+    status: d.status,
+    provider: d.provider,
+    providerMessageId: d.providerMessageId,
+    errorCode: d.errorCode,
+    errorMessage: d.errorMessage,
+    sentAt: t.isoOrNull(d.sentAt),
+    deliveredAt: t.isoOrNull(d.deliveredAt),
+  };
+}
+
+/** Deliveries' new state as JSON rows, with the status each was in when `was` is given. */
 function deliveryStates(deliveries: Delivery[], t: IsoFormatter, was?: Map<string, DeliveryStatus>): string {
-  return JSON.stringify(
-    deliveries.map((d) => ({
-      id: d.id,
-      status: d.status,
-      provider: d.provider,
-      providerMessageId: d.providerMessageId,
-      errorCode: d.errorCode,
-      errorMessage: d.errorMessage,
-      sentAt: t.isoOrNull(d.sentAt),
-      deliveredAt: t.isoOrNull(d.deliveredAt),
-      ...(was ? { expected: was.get(d.id) } : {}),
-    })),
-  );
+  return JSON.stringify(deliveries.map((d) => ({ id: d.id, ...stateOf(d, t), ...(was ? { expected: was.get(d.id) } : {}) })));
 }
 
 function reviveLocked(row: object): Locked {
