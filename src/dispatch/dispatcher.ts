@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
-import type { DeliveryStatus } from '../db/sql.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
 import {
@@ -36,25 +35,11 @@ import {
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
 
-type WorkItem = {
+/** A claimed job with its delivery as claimed (recorded from without reading it again). */
+type WorkItem = ClaimedDelivery & {
   job: ClaimedJob;
   /** When this worker claimed it (its lease runs from then). */
   claimedAt: number;
-  /** The delivery as claimed, for recording what becomes of it without reading it again. */
-  claimed: ClaimedDelivery;
-  id: string;
-  messageId: string;
-  accountId: string;
-  recipient: string;
-  text: string;
-  template: string;
-  variables: Record<string, string> | null;
-  senderId: string;
-  status: DeliveryStatus;
-  route: string[];
-  routeIndex: number;
-  providerMessageId: string | null;
-  sentAt: Date | null;
 };
 
 const TIDY_EVERY_MS = 10 * 60_000;
@@ -196,24 +181,7 @@ export class Dispatcher {
         changes.finished.push(job.id);
         continue;
       }
-      items.push({
-        job,
-        claimedAt,
-        claimed: delivery,
-        id: delivery.id,
-        messageId: delivery.messageId,
-        accountId: delivery.accountId,
-        recipient: delivery.recipient,
-        text: delivery.text,
-        template: delivery.template,
-        variables: delivery.variables as Record<string, string> | null,
-        senderId: delivery.senderId,
-        status: delivery.status,
-        route: delivery.route,
-        routeIndex: delivery.routeIndex,
-        providerMessageId: delivery.providerMessageId,
-        sentAt: delivery.sentAt,
-      });
+      items.push(Object.assign(delivery, { job, claimedAt }));
     }
 
     const submits = items.filter((item) => item.job.kind === 'SUBMIT');
@@ -257,7 +225,7 @@ export class Dispatcher {
         messageId: item.messageId,
         recipient: item.recipient,
         text: item.text,
-        ...(item.variables ? { template: { text: item.template, variables: item.variables } } : {}),
+        ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
       }));
       let outcomes: SubmitOutcome[];
       try {
@@ -482,9 +450,9 @@ export class Dispatcher {
  */
 function knownOf(items: WorkItem[]): Map<string, KnownDelivery> {
   const known = new Map<string, KnownDelivery>();
-  for (const { claimed } of items) {
-    if (claimed.hasAttempts) continue;
-    known.set(claimed.id, Object.assign(copyDelivery(claimed), { attempts: [] }));
+  for (const item of items) {
+    if (item.hasAttempts) continue;
+    known.set(item.id, Object.assign(copyDelivery(item), { attempts: [] }));
   }
   return known;
 }
