@@ -12,6 +12,74 @@ import {
   type DeliveryUpdate,
 } from './records.ts';
 
+/** One change to record: the delivery as it stands after it, dates already as ISO text. */
+export type NewEvent = {
+  accountId: string;
+  messageId: string;
+  deliveryId: string;
+  status: DeliveryStatus;
+  messageStatus: MessageStatus;
+  provider?: string | null;
+  providerMessageId?: string | null;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  sentAt?: string | null;
+  deliveredAt?: string | null;
+  /** What the provider sent, as received. */
+  raw?: unknown;
+};
+
+/**
+ * Numbers and inserts events, one block of numbers per account, in one statement. The block
+ * locks the account's counter row until commit, which is what orders one account's events (a
+ * reader that has seen number n has seen everything before it): run it last in a transaction,
+ * so that nothing heavier than these inserts is done while the row is held.
+ */
+const APPEND = {
+  name: 'events-append',
+  text: `
+    WITH input AS (
+      SELECT t.*, row_number() OVER (PARTITION BY "accountId" ORDER BY ord) AS rank
+      FROM json_to_recordset($1::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
+        "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text, "errorMessage" text,
+        "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
+    ), counts AS (
+      SELECT "accountId" AS account_id, count(*) AS n FROM input GROUP BY "accountId"
+    ), blocks AS (
+      -- In account order, so that concurrent writers lock the counters in the same order.
+      INSERT INTO account_event_seqs (account_id, last_seq)
+      SELECT account_id, n FROM counts ORDER BY account_id
+      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
+      RETURNING account_id, last_seq
+    ), events_in AS (
+      INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,
+        provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
+      SELECT i."accountId", b.last_seq - c.n + i.rank, i."messageId", i."deliveryId", i.status::"DeliveryStatus",
+        i."messageStatus"::"MessageStatus", i.provider, i."providerMessageId", i."errorCode", i."errorMessage",
+        i."sentAt", i."deliveredAt", i.raw, $2
+      FROM input i JOIN blocks b ON b.account_id = i."accountId" JOIN counts c ON c.account_id = i."accountId"
+    )
+    SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM blocks`,
+};
+
+/** Appends `events` (see APPEND) and returns their numbers, in the order given. */
+export async function appendEvents(tx: SqlTransaction, events: readonly NewEvent[], occurredAt: Date): Promise<bigint[]> {
+  if (events.length === 0) return [];
+  const rows = await tx.query<{ accountId: string; lastSeq: string }>(APPEND, [
+    JSON.stringify(events.map((event, ord) => ({ ord, ...event }))),
+    occurredAt,
+  ]);
+  // Each account's numbers are the last of its block, counted back by how many it took.
+  const counts = new Map<string, bigint>();
+  for (const e of events) counts.set(e.accountId, (counts.get(e.accountId) ?? 0n) + 1n);
+  const next = new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq) - counts.get(row.accountId)! + 1n]));
+  return events.map((e) => {
+    const seq = next.get(e.accountId)!;
+    next.set(e.accountId, seq + 1n);
+    return seq;
+  });
+}
+
 export async function lastSeq(db: Db, accountId: string): Promise<bigint> {
   const [row] = await sqlOf(db).query<{ lastSeq: string }>(
     { name: 'events-last-seq', text: `SELECT last_seq::text AS "lastSeq" FROM account_event_seqs WHERE account_id = $1` },

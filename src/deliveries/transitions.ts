@@ -2,6 +2,7 @@ import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DeliveryStatus, MessageStatus } from '../db/sql.ts';
 import { isoFormatter, type IsoFormatter } from '../shared/iso-dates.ts';
+import { appendEvents } from './event-log.ts';
 import { publishUpdates, type Publisher } from './publish.ts';
 import {
   copyDelivery,
@@ -112,42 +113,13 @@ const WRITE_STATE_IF_UNCHANGED = {
     RETURNING d.id`,
 };
 
-/**
- * Last, as briefly as it can be: the messages' counts and status (their rows are locked by
- * then), and an event per change, numbered from one block per account. The block locks the
- * account's counter row until commit, which is what orders one account's events: nothing
- * heavier than these inserts is done while it is held.
- */
-const WRITE_EVENTS = {
-  name: 'transitions-write-events',
-  text: `
-    WITH messages_updated AS (
-      UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
-        delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $3
-      FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
-      WHERE m.id = v.id
-    ), input AS (
-      SELECT t.*, row_number() OVER (PARTITION BY "accountId" ORDER BY ord) AS rank
-      FROM json_to_recordset($2::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
-        "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text, "errorMessage" text,
-        "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
-    ), counts AS (
-      SELECT "accountId" AS account_id, count(*) AS n FROM input GROUP BY "accountId"
-    ), blocks AS (
-      -- In account order, so that concurrent writers lock the counters in the same order.
-      INSERT INTO account_event_seqs (account_id, last_seq)
-      SELECT account_id, n FROM counts ORDER BY account_id
-      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
-      RETURNING account_id, last_seq
-    ), events_in AS (
-      INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,
-        provider_message_id, error_code, error_message, sent_at, delivered_at, raw, occurred_at)
-      SELECT i."accountId", b.last_seq - c.n + i.rank, i."messageId", i."deliveryId", i.status::"DeliveryStatus",
-        i."messageStatus"::"MessageStatus", i.provider, i."providerMessageId", i."errorCode", i."errorMessage",
-        i."sentAt", i."deliveredAt", i.raw, $3
-      FROM input i JOIN blocks b ON b.account_id = i."accountId" JOIN counts c ON c.account_id = i."accountId"
-    )
-    SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM blocks`,
+/** The messages' counts and status, their rows being locked by then (see lockMessages). */
+const UPDATE_MESSAGES = {
+  name: 'transitions-update-messages',
+  text: `UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
+      delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $2
+    FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
+    WHERE m.id = v.id`,
 };
 
 /**
@@ -207,10 +179,10 @@ async function record(
         await tx.query(WRITE_STATE, [deliveryStates(finals, t), JSON.stringify(attempts), now]);
       }
       await options.also?.(tx, applied, now);
-      if (applied.length === 0) return attempts.length === 0 ? null : { snapshots: [], messages: new Map(), lastSeqs: new Map(), locked };
+      if (applied.length === 0) return null;
 
       const messages = await lockMessages(tx, applied, now);
-      const rows = await tx.query<{ accountId: string; lastSeq: string }>(WRITE_EVENTS, [
+      await tx.query(UPDATE_MESSAGES, [
         JSON.stringify(
           [...messages.values()].map((m) => ({
             id: m.id,
@@ -222,27 +194,27 @@ async function record(
             status: m.status,
           })),
         ),
-        JSON.stringify(
-          snapshots.map((d, i) => ({
-            ord: i,
-            accountId: d.accountId,
-            messageId: d.messageId,
-            deliveryId: d.id,
-            messageStatus: messages.get(d.messageId)!.status,
-            ...stateOf(d, t),
-            raw: applied[i]!.raw ?? null,
-          })),
-        ),
         now,
       ]);
-      const lastSeqs = new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
-      return { snapshots, messages, lastSeqs, locked };
+      const seqs = await appendEvents(
+        tx,
+        snapshots.map((d, i) => ({
+          accountId: d.accountId,
+          messageId: d.messageId,
+          deliveryId: d.id,
+          messageStatus: messages.get(d.messageId)!.status,
+          ...stateOf(d, t),
+          raw: applied[i]!.raw ?? null,
+        })),
+        now,
+      );
+      return { snapshots, messages, seqs, locked };
     },
     { byKey: true },
   );
   if (!committed || committed.snapshots.length === 0) return [];
 
-  const { snapshots, messages, lastSeqs, locked } = committed;
+  const { snapshots, messages, seqs, locked } = committed;
   const earlier = new Map(locked.map((row) => [row.id, row.attempts]));
   const added = new Map<string, AttemptSnapshot[]>();
   for (const a of attempts) {
@@ -250,13 +222,10 @@ async function record(
     list.push({ provider: a.provider, at: now, outcome: a.outcome, errorCode: a.errorCode, errorMessage: a.errorMessage });
     added.set(a.deliveryId, list);
   }
-  const next = firstNumbers(snapshots, lastSeqs);
-  const updates = snapshots.map((delivery): DeliveryUpdate => {
-    const seq = next.get(delivery.accountId)!;
-    next.set(delivery.accountId, seq + 1n);
+  const updates = snapshots.map((delivery, i): DeliveryUpdate => {
     const message = snapshotOf(messages.get(delivery.messageId)!);
     return {
-      seq,
+      seq: seqs[i]!,
       occurredAt: now,
       messageId: delivery.messageId,
       messageStatus: message.status,
@@ -346,11 +315,4 @@ async function lockMessages(tx: SqlTransaction, applied: AppliedTransition[], no
 
 function snapshotOf({ scheduled: _s, queued: _q, sent: _t, delivered: _d, failed: _f, ...snapshot }: LockedMessage): MessageSnapshot {
   return snapshot;
-}
-
-/** The number of each account's first event in this batch, from the block the statement took. */
-function firstNumbers(snapshots: Delivery[], lastSeqs: Map<string, bigint>): Map<string, bigint> {
-  const counts = new Map<string, bigint>();
-  for (const d of snapshots) counts.set(d.accountId, (counts.get(d.accountId) ?? 0n) + 1n);
-  return new Map([...counts].map(([accountId, n]) => [accountId, lastSeqs.get(accountId)! - n + 1n]));
 }

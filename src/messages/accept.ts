@@ -3,6 +3,7 @@ import type { Caller } from '../accounts/auth.ts';
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DeliveryStatus } from '../db/sql.ts';
+import { appendEvents } from '../deliveries/event-log.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import type { DeliveryUpdate, DeliveryWithRelations, MessageSnapshot } from '../deliveries/records.ts';
 import { GatewayError } from '../graphql/errors.ts';
@@ -107,7 +108,7 @@ type Taken = { accountId: string; reference: string; id: string; requestHash: st
 async function writeBatch(deps: Deps, requests: AcceptRequest[]): Promise<Array<Outcome<Accepted>>> {
   const now = new Date();
   const accountIds = [...new Set(requests.map((r) => r.caller.accountId))].sort();
-  const { outcomes, accepted, lastSeqs } = await sqlOf(deps.db).transaction(async (tx) => {
+  const { outcomes, accepted, seqs } = await sqlOf(deps.db).transaction(async (tx) => {
     const balances = new Map(
       (await tx.query<{ id: string; balance: string }>(LOCK_ACCOUNTS, [accountIds])).map((row) => [row.id, new Decimal(row.balance)]),
     );
@@ -131,11 +132,11 @@ async function writeBatch(deps: Deps, requests: AcceptRequest[]): Promise<Array<
       accepted.push({ request, message });
       outcomes.push({ ok: true, value: { messageId: message.id, rejectedRecipients: plan.rejected, replayed: false, message } });
     }
-    const lastSeqs = accepted.length > 0 ? await insertAccepted(tx, accepted, now) : new Map<string, bigint>();
-    return { outcomes, accepted, lastSeqs };
+    const seqs = accepted.length > 0 ? await insertAccepted(tx, accepted, now) : [];
+    return { outcomes, accepted, seqs };
   });
   if (accepted.length > 0) {
-    publishUpdates(deps, queuedUpdates(accepted.map((a) => a.message), lastSeqs, now));
+    publishUpdates(deps, queuedUpdates(accepted.map((a) => a.message), seqs, now));
     deps.onAccepted?.();
   }
   return outcomes;
@@ -269,37 +270,11 @@ const INSERT_ACCEPTED = {
     WHERE m.cost > 0`,
 };
 
-/**
- * Last, as briefly as it can be: the first event of every delivery, numbered from one block
- * per account. The block locks the account's counter row until commit (that is what orders one
- * account's events), so nothing heavier than these inserts is done while it is held.
- */
-const INSERT_QUEUED_EVENTS = {
-  name: 'accept-insert-events',
-  text: `
-    WITH e AS (
-      SELECT t.*, row_number() OVER (PARTITION BY t.account_id ORDER BY t.ord) AS rank
-      FROM json_to_recordset($1::json) AS t(ord int, account_id uuid, message_id uuid, delivery_id uuid, status text)
-    ), counts AS (
-      SELECT account_id, count(*) AS n FROM e GROUP BY account_id
-    ), seqs AS (
-      INSERT INTO account_event_seqs (account_id, last_seq) SELECT account_id, n FROM counts ORDER BY account_id
-      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
-      RETURNING account_id, last_seq
-    ), events_in AS (
-      INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, occurred_at)
-      SELECT e.account_id, s.last_seq - c.n + e.rank, e.message_id, e.delivery_id, e.status::"DeliveryStatus",
-        e.status::"MessageStatus", $2
-      FROM e JOIN seqs s ON s.account_id = e.account_id JOIN counts c ON c.account_id = e.account_id
-    )
-    SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM seqs`,
-};
-
 async function insertAccepted(
   tx: SqlTransaction,
   accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }>,
   now: Date,
-): Promise<Map<string, bigint>> {
+): Promise<bigint[]> {
   const messages = accepted.map((a) => a.message);
   const plans = accepted.map((a) => a.request.plan);
   const deliveries: Array<{ delivery: Delivery; messageOrdinal: number }> = [];
@@ -337,29 +312,29 @@ async function insertAccepted(
     ),
     now,
   ]);
-  const rows = await tx.query<{ accountId: string; lastSeq: string }>(INSERT_QUEUED_EVENTS, [
-    JSON.stringify(
-      deliveries.map(({ delivery: d }, ord) => ({ ord, account_id: d.accountId, message_id: d.messageId, delivery_id: d.id, status: d.status })),
-    ),
+  // Last, so that the account's counter row is held for nothing heavier (see appendEvents).
+  return appendEvents(
+    tx,
+    deliveries.map(({ delivery: d, messageOrdinal }) => ({
+      accountId: d.accountId,
+      messageId: d.messageId,
+      deliveryId: d.id,
+      status: d.status,
+      messageStatus: messages[messageOrdinal - 1]!.status,
+    })),
     now,
-  ]);
-  return new Map(rows.map((row) => [row.accountId, BigInt(row.lastSeq)]));
+  );
 }
 
-/** The first update of each accepted delivery, numbered as the statement numbered its event. */
-function queuedUpdates(messages: AcceptedMessage[], lastSeqs: Map<string, bigint>, now: Date): DeliveryUpdate[] {
-  const counts = new Map<string, bigint>();
-  for (const message of messages) counts.set(message.accountId, (counts.get(message.accountId) ?? 0n) + BigInt(message.deliveries.length));
-  const next = new Map([...counts].map(([accountId, n]) => [accountId, lastSeqs.get(accountId)! - n + 1n]));
-  const updates: DeliveryUpdate[] = [];
-  for (const message of messages) {
-    for (const delivery of message.deliveries) {
-      const seq = next.get(message.accountId)!;
-      next.set(message.accountId, seq + 1n);
-      updates.push({ seq, occurredAt: now, messageId: message.id, messageStatus: message.status, delivery });
-    }
-  }
-  return updates;
+/** The first update of each accepted delivery, in the order its event was numbered. */
+function queuedUpdates(messages: AcceptedMessage[], seqs: bigint[], now: Date): DeliveryUpdate[] {
+  return messages.flatMap((message) => message.deliveries).map((delivery, i) => ({
+    seq: seqs[i]!,
+    occurredAt: now,
+    messageId: delivery.messageId,
+    messageStatus: delivery.message!.status,
+    delivery,
+  }));
 }
 
 /**
