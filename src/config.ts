@@ -83,6 +83,9 @@ const envSchema = z.object({
   WS_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   KEY_REVOCATION_CHECK_MS: z.coerce.number().int().min(100).default(2000),
   LIVE_FEED_AUDIT_MS: z.coerce.number().int().min(100).default(5000),
+  REPORT_COUNT_CAP: z.coerce.number().int().min(1).default(100_000),
+  EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
 });
@@ -128,6 +131,14 @@ export type Config = {
     feedAuditMs: number;
   };
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
+  history: {
+    /** A report count that would read more entries stops here and says so (see deliveries/reports.ts). */
+    reportCountCap: number;
+    /** Days the event log (replay window), attempts and raw provider payloads are kept. */
+    eventRetentionDays: number;
+    /** Days final messages and their deliveries are kept; never less than the event window. */
+    messageRetentionDays: number;
+  };
   env: NodeJS.ProcessEnv;
 };
 
@@ -180,6 +191,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retry: {
       ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),
       ...(e.DISPATCH_MAX_SUBMIT_ATTEMPTS ? { maxSubmitAttempts: e.DISPATCH_MAX_SUBMIT_ATTEMPTS } : {}),
+    },
+    history: {
+      reportCountCap: e.REPORT_COUNT_CAP,
+      eventRetentionDays: e.EVENT_RETENTION_DAYS,
+      messageRetentionDays: Math.max(e.MESSAGE_RETENTION_DAYS, e.EVENT_RETENTION_DAYS),
     },
     env,
   };

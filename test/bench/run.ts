@@ -338,8 +338,8 @@ async function insertRawCall(pool: pg.Pool, accountId: string, recipients: strin
       [messageId, accountId, randomUUID(), recipients.length, cost],
     );
     await client.query(
-      `INSERT INTO deliveries (id, message_id, account_id, recipient, country, segments, price, status, route, created_at, updated_at)
-       SELECT t.id, $1, $2, t.recipient, 'TZ', 1, 0.02, 'QUEUED', ARRAY['sandbox'], now(), now() FROM unnest($3::uuid[], $4::text[]) AS t(id, recipient)`,
+      `INSERT INTO deliveries (id, message_id, account_id, recipient, sender_id, country, segments, price, status, route, created_at, updated_at)
+       SELECT t.id, $1, $2, t.recipient, 'SMSGateway', 'TZ', 1, 0.02, 'QUEUED', ARRAY['sandbox'], now(), now() FROM unnest($3::uuid[], $4::text[]) AS t(id, recipient)`,
       [messageId, accountId, ids, recipients],
     );
     await client.query(`INSERT INTO dispatch_jobs (delivery_id, kind, run_at) SELECT unnest($1::uuid[]), 'SUBMIT', now()`, [ids]);
