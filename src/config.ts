@@ -81,6 +81,7 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   KEY_REVOCATION_CHECK_MS: z.coerce.number().int().min(100).default(2000),
   LIVE_FEED_AUDIT_MS: z.coerce.number().int().min(100).default(5000),
   REPORT_COUNT_CAP: z.coerce.number().int().min(1).default(100_000),
@@ -126,6 +127,8 @@ export type Config = {
     maxConnectionsPerKey: number;
     connectionInitTimeoutMs: number;
     keepAliveMs: number;
+    /** Bytes written to a socket and not yet taken by its peer beyond which the peer is dropped as too slow. */
+    maxBufferedBytes: number;
     revocationCheckMs: number;
     /** How often live feeds are checked against the event log for lost publishes. */
     feedAuditMs: number;
@@ -185,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConnectionsPerKey: e.WS_MAX_CONNECTIONS_PER_KEY,
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
       keepAliveMs: e.WS_KEEPALIVE_MS,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       revocationCheckMs: e.KEY_REVOCATION_CHECK_MS,
       feedAuditMs: e.LIVE_FEED_AUDIT_MS,
     },
