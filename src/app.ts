@@ -8,6 +8,7 @@ import { registerHealthRoutes } from './http/health.ts';
 import { registerMetricsRoute } from './http/metrics.ts';
 import { registerMonitorRoutes } from './monitor/route.ts';
 import type { Logger } from './logger.ts';
+import { maintainHistory, scheduleHistoryMaintenance } from './deliveries/retention.ts';
 import { closeServices, createServices, type Services } from './services.ts';
 
 export type App = {
@@ -61,11 +62,15 @@ export function buildApp(config: Config, logger: Logger): App {
 
   const websocket = attachWebSocket(app.server, yoga, services);
   let started = false;
+  let stopHistoryMaintenance: (() => Promise<void>) | undefined;
 
   return {
     services,
     async start() {
       services.callbacks.secret = await resolveCallbackSecret(services.db, config.callbackSecret);
+      // Today's partitions exist before anything is written; then the window moves hourly.
+      await maintainHistory(services.db, config.history);
+      stopHistoryMaintenance = scheduleHistoryMaintenance(services.db, config.history, logger);
       await app.listen({ port: config.port, host: config.host });
       started = true;
       const port = (app.server.address() as { port: number }).port;
@@ -80,6 +85,7 @@ export function buildApp(config: Config, logger: Logger): App {
       // live monitors we are going (1001) so they reconnect elsewhere with their cursor; let
       // requests in flight finish.
       await services.dispatcher.stop();
+      await stopHistoryMaintenance?.();
       await websocket.close(1001);
       if (started) await app.close();
       await closeServices(services);

@@ -167,7 +167,7 @@ export async function loadUpdates(
     : await sql.query<EventRow>(LOAD_UPDATES, bounds);
   if (rows.length === 0) return [];
   const revived = rows.map((row) => ({ ...row, delivery: reviveDelivery(row.delivery), message: reviveMessage(row.message) }));
-  const attempts = await loadAttempts(sql, [...new Set(revived.map((r) => r.delivery.id))]);
+  const attempts = await loadAttempts(sql, [...new Map(revived.map((r) => [r.delivery.id, r.delivery])).values()]);
   return revived.map(({ delivery, message, ...row }) => {
     return {
       seq: BigInt(row.seq),
@@ -199,16 +199,23 @@ const LOAD_ATTEMPTS = {
   name: 'events-load-attempts',
   text: `SELECT "deliveryId", provider, at, outcome, "errorCode", "errorMessage" FROM (
       SELECT delivery_id AS "deliveryId", provider, at, outcome, error_code AS "errorCode", error_message AS "errorMessage", 0 AS part, id
+      -- With the days the deliveries were made, only those days' partitions are opened.
       FROM delivery_attempts WHERE delivery_id = ANY(ARRAY(SELECT unnest($1::uuid[])))
+        AND delivery_created_at = ANY(ARRAY(SELECT unnest($2::timestamptz[])))
       UNION ALL
       SELECT id, provider, sent_at, 'SUBMITTED', NULL, NULL, 1, 0
       FROM deliveries WHERE id = ANY(ARRAY(SELECT unnest($1::uuid[]))) AND sent_at IS NOT NULL AND provider IS NOT NULL
     ) a ORDER BY "deliveryId", part, id`,
 };
 
-export async function loadAttempts(sql: Sql | SqlTransaction, deliveryIds: string[]): Promise<Map<string, AttemptSnapshot[]>> {
-  if (deliveryIds.length === 0) return new Map();
-  return groupAttempts(await sql.query<AttemptSnapshot & { deliveryId: string }>(LOAD_ATTEMPTS, [deliveryIds]));
+export async function loadAttempts(
+  sql: Sql | SqlTransaction,
+  deliveries: ReadonlyArray<{ id: string; createdAt: Date }>,
+): Promise<Map<string, AttemptSnapshot[]>> {
+  if (deliveries.length === 0) return new Map();
+  const ids = deliveries.map((d) => d.id);
+  const days = [...new Set(deliveries.map((d) => d.createdAt.getTime()))].map((t) => new Date(t));
+  return groupAttempts(await sql.query<AttemptSnapshot & { deliveryId: string }>(LOAD_ATTEMPTS, [ids, days]));
 }
 
 const CURSOR_PREFIX = 'evt:';

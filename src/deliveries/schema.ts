@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from './event-log.ts';
 import type { AttemptSnapshot, DeliveryUpdate, DeliveryWithRelations } from './records.ts';
 import { reportCount, reportPage, type ReportCount, type ReportFilter } from './reports.ts';
 import { decodeReportCursor, encodeReportCursor } from './report-cursor.ts';
+import { expiredCursor } from './retention.ts';
 
 const MAX_PAGE = 100;
 const DEFAULT_PAGE = 20;
@@ -46,7 +47,7 @@ export const Delivery = builder.prismaNode('Delivery', {
     attempts: t.field({
       type: [DeliveryAttemptRef],
       description: 'Every hand-over to a provider, in order.',
-      resolve: (d: DeliveryWithRelations, _args, ctx) => d.attempts ?? ctx.loaders.attempts.load(d.id),
+      resolve: (d: DeliveryWithRelations, _args, ctx) => d.attempts ?? ctx.loaders.attempts.load(d),
     }),
     message: t.field({
       type: Message,
@@ -187,6 +188,13 @@ builder.subscriptionField('deliveryUpdated', (t) =>
       await limit(ctx, 'status');
       const { db, feeds } = ctx.services;
       const afterSeq = args.after ? decodeCursor(args.after) : undefined;
+      if (afterSeq !== undefined && (await expiredCursor(db, ctx.caller.accountId, afterSeq))) {
+        throw new GatewayError(
+          'CURSOR_EXPIRED',
+          `Updates after this cursor are older than the event log keeps (${ctx.services.config.history.eventRetentionDays} days): read the current state with deliveryReports and subscribe without \`after\`.`,
+          { argument: 'after' },
+        );
+      }
       let messageId: string | undefined;
       if (args.messageId) {
         messageId = rowIdOf(args.messageId, 'Message');

@@ -71,7 +71,7 @@ const LOCK_DELIVERIES = {
   text: `SELECT ${DELIVERY_COLUMNS},
       (SELECT COALESCE(json_agg(json_build_object('provider', a.provider, 'at', a.at, 'outcome', a.outcome,
         'errorCode', a.error_code, 'errorMessage', a.error_message) ORDER BY a.id), '[]'::json)
-       FROM delivery_attempts a WHERE a.delivery_id = d.id) AS attempts
+       FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS attempts
     FROM unnest($1::uuid[]) AS wanted(id)
     -- Probed one by one (in the sorted order given, which is the order they are locked in)
     -- rather than found by a scan, however small the planner believes the table to be.
@@ -90,9 +90,10 @@ const DELIVERY_STATE = `json_to_recordset($1::json) AS v(id uuid, status text, p
 const SET_DELIVERY_STATE = `status = v.status::"DeliveryStatus", provider = v.provider,
   provider_message_id = v."providerMessageId", error_code = v."errorCode", error_message = v."errorMessage",
   sent_at = v."sentAt", delivered_at = v."deliveredAt", updated_at = $3`;
-const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts (delivery_id, provider, outcome, error_code, error_message, at)
-  SELECT a."deliveryId", a.provider, a.outcome, a."errorCode", a."errorMessage", $3
-  FROM json_to_recordset($2::json) AS a("deliveryId" uuid, provider text, outcome text, "errorCode" text, "errorMessage" text)`;
+const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts (delivery_id, delivery_created_at, provider, outcome, error_code, error_message, at)
+  SELECT a."deliveryId", ad.created_at, a.provider, a.outcome, a."errorCode", a."errorMessage", $3
+  FROM json_to_recordset($2::json) AS a("deliveryId" uuid, provider text, outcome text, "errorCode" text, "errorMessage" text)
+  JOIN deliveries ad ON ad.id = a."deliveryId"`;
 
 /** The deliveries' new state and the attempts, for deliveries locked by this transaction. */
 const WRITE_STATE = {

@@ -55,7 +55,7 @@ const CLAIM = {
       c.submission_ref AS "submissionRef", w.*
     FROM claimed c LEFT JOIN LATERAL (
       SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
-        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id) AS "hasAttempts"
+        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts"
       FROM deliveries d JOIN messages m ON m.id = d.message_id
       WHERE d.id = c.delivery_id
     ) w ON true`,

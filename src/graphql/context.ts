@@ -37,10 +37,13 @@ export function createLoaders(services: Services, caller: Caller) {
       const byId = new Map(rows.map((row) => reviveMessage(row)).map((m) => [m.id, m]));
       return ids.map((id) => byId.get(id));
     }),
-    attempts: new DataLoader<string, AttemptSnapshot[]>(async (ids) => {
-      const byDelivery = await loadAttempts(sql, [...ids]);
-      return ids.map((id) => byDelivery.get(id) ?? []);
-    }),
+    attempts: new DataLoader<{ id: string; createdAt: Date }, AttemptSnapshot[], string>(
+      async (deliveries) => {
+        const byDelivery = await loadAttempts(sql, deliveries);
+        return deliveries.map((d) => byDelivery.get(d.id) ?? []);
+      },
+      { cacheKeyFn: (d) => d.id },
+    ),
   };
 }
 

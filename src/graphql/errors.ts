@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'SMS_SEND_FAILED',
   'BAD_USER_INPUT',
   'INTERNAL_ERROR',
+  // Added here: a cursor from before the event log's retention window.
+  'CURSOR_EXPIRED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { prepareDatabase } from '../../src/db/bootstrap.ts';
+import { maintainHistoryOn } from '../../src/deliveries/retention.ts';
 import { suitePostgres, suiteRedis } from './services.ts';
 
 /**
@@ -20,6 +21,11 @@ export default async function setup(project: TestProject) {
   }
   const template = `sgw_template_${hash.digest('hex').slice(0, 12)}`;
   await prepareDatabase(`${postgres.url}/${template}`);
+  // The days' partitions, as a gateway makes them when it starts (deliveries/retention.ts).
+  const templateClient = new pg.Client({ connectionString: `${postgres.url}/${template}` });
+  await templateClient.connect();
+  await maintainHistoryOn(templateClient, { eventRetentionDays: 30, messageRetentionDays: 365 });
+  await templateClient.end();
   const run = randomBytes(4).toString('hex');
   project.provide('postgresServer', postgres.url);
   project.provide('redisUrl', redis.url);
