@@ -312,23 +312,28 @@ describe('nextsms adapter with answers the simulator does not give', () => {
     expect(failure(refused[0])).toEqual({ status: 'FAILED', errorCode: 'NEXTSMS_BAD_REQUEST', permanent: true });
   });
 
-  it('prefers a delivered log over another final one, and ignores results of another reference', async () => {
+  it('takes the log row of the number sent closest to the submission, never one of another reference or out of its time', async () => {
     const status = (id: number, name: string) => ({ groupId: 0, groupName: '', id, name, description: '' });
+    const sentAt = new Date('2026-01-01T07:00:30Z');
     answer = {
       status: 200,
       body: {
         results: [
-          { messageId: '1', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:01:00', to: '255712345671', smsCount: 1, status: status(76, 'UNDELIVERABLE'), error: null },
-          { messageId: '2', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:02:00', to: '255712345671', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
-          { messageId: '3', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:02:00', to: '255712345672', reference: 'other', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          // Another submission to the same number a minute later: not ours.
+          { messageId: '1', sentAt: '2026-01-01 10:01:30', doneAt: '2026-01-01 10:02:00', to: '255712345671', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          { messageId: '2', sentAt: '2026-01-01 10:00:29', doneAt: '2026-01-01 10:01:00', to: '255712345671', smsCount: 1, status: status(76, 'UNDELIVERABLE'), error: null },
+          { messageId: '3', sentAt: '2026-01-01 10:00:30', doneAt: '2026-01-01 10:02:00', to: '255712345672', reference: 'other', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          // The same number a day earlier: not ours either.
+          { messageId: '4', sentAt: '2025-12-31 10:00:30', doneAt: '2025-12-31 10:02:00', to: '255712345673', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
         ],
       },
     };
     const reports = await adapterFor(server).fetchStatus([
-      { deliveryId: 'd1', providerMessageId: 'ref', recipient: '+255712345671', sentAt: new Date() },
-      { deliveryId: 'd2', providerMessageId: 'ref', recipient: '+255712345672', sentAt: new Date() },
+      { deliveryId: 'd1', providerMessageId: 'ref', recipient: '+255712345671', sentAt },
+      { deliveryId: 'd2', providerMessageId: 'ref', recipient: '+255712345672', sentAt },
+      { deliveryId: 'd3', providerMessageId: 'ref', recipient: '+255712345673', sentAt },
     ]);
-    expect(reports).toEqual([expect.objectContaining({ deliveryId: 'd1', status: 'DELIVERED', at: new Date('2026-01-01T07:02:00Z') })]);
+    expect(reports).toEqual([expect.objectContaining({ deliveryId: 'd1', status: 'FAILED', errorCode: 'NEXTSMS_UNDELIVERABLE', at: new Date('2026-01-01T07:01:00Z') })]);
   });
 
   it('throws when the logs cannot be read', async () => {
