@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/client.ts';
+import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
@@ -16,7 +16,7 @@ import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
+import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
@@ -294,7 +294,11 @@ export class Dispatcher {
       await this.settleFailures(unconfirmed, provider.name, outcomes);
       return fresh;
     }
-    const byId = new Map(found.map((f) => [f.deliveryId, f]));
+    const recipients = new Map(unconfirmed.map((item) => [item.id, item.recipient]));
+    const candidates = found.map((f) => ({ ...f, recipient: recipients.get(f.deliveryId) ?? '' }));
+    const claimedElsewhere = await submissionsOfOthers(this.deps.db, provider.name, candidates);
+    const byId = new Map<string, FoundSubmission>();
+    for (const f of candidates) if (!claimedElsewhere.has(f) && !byId.has(f.deliveryId)) byId.set(f.deliveryId, f);
     const taken = unconfirmed.filter((item) => byId.has(item.id));
     if (taken.length > 0) {
       this.deps.logger.info({ provider: provider.name, count: taken.length }, 'the provider had taken submissions whose answers were lost; not sent again');
@@ -547,6 +551,24 @@ function knownOf(items: WorkItem[]): Map<string, KnownDelivery> {
     known.set(item.id, Object.assign(copyDelivery(item), { attempts: [] }));
   }
   return known;
+}
+
+/**
+ * The deliveries whose found submission is another delivery's (the same text to the same number,
+ * sent before under that id): it is not theirs, so theirs was not taken.
+ */
+async function submissionsOfOthers<F extends FoundSubmission & { recipient: string }>(db: Db, provider: string, found: F[]): Promise<Set<F>> {
+  if (found.length === 0) return new Set();
+  const rows = await sqlOf(db).query<{ providerMessageId: string; recipient: string }>(
+    {
+      name: 'dispatch-submissions-of-others',
+      text: `SELECT provider_message_id AS "providerMessageId", recipient FROM deliveries
+        WHERE provider = $1 AND provider_message_id = ANY($2::text[]) AND id <> ALL($3::uuid[])`,
+    },
+    [provider, [...new Set(found.map((f) => f.providerMessageId))], found.map((f) => f.deliveryId)],
+  );
+  const taken = new Set(rows.map((row) => `${row.providerMessageId}\u0000${row.recipient}`));
+  return new Set(found.filter((f) => taken.has(`${f.providerMessageId}\u0000${f.recipient}`)));
 }
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {

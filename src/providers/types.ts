@@ -146,7 +146,9 @@ export interface SmsProvider {
   fetchBalance(): Promise<ProviderBalance>;
   /**
    * Asks the provider which of these submissions, whose answers were lost, it holds (absent: it
-   * cannot be asked). Throws when the provider cannot answer now; a delivery left out was not taken.
+   * cannot be asked). Throws when the provider cannot answer now; a delivery left out was not
+   * taken. A delivery may be found under several ids when the provider cannot tell it from
+   * another of the same text and number: the dispatcher keeps the one no other delivery has.
    */
   findSubmitted?(items: UnconfirmedSms[]): Promise<FoundSubmission[]>;
   /** Reads a delivery-report callback; throws MalformedCallbackError for a body of the wrong shape. */

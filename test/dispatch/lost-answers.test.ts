@@ -89,6 +89,21 @@ describe('submissions whose answers were lost', () => {
     expect(sim.requests('/api/integration/v1/sms/delivery-reports/').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('Mifumo: the same text sent to the same number before is not taken for the lost one', async () => {
+    const sim = sims.mifumo;
+    const number = '+254712345674';
+    await sendAndWait([number], (s) => s[0] === 'DELIVERED');
+    sim.injectFault({ kind: 'drop', times: 1, path: '/api/integration/v1/sms/send/' });
+    const before = sim.requests('/api/integration/v1/sms/send/').length;
+    const again = await sendAndWait([number], (s) => s[0] === 'DELIVERED');
+    const [delivery] = again.deliveries;
+    expect(delivery!.attempts.map((a) => a.outcome)).toEqual(['RETRY', 'SUBMITTED']);
+    // Found under the id Mifumo gave the lost submission, not the first message's; sent once.
+    expect(sim.requests('/api/integration/v1/sms/send/')).toHaveLength(before + 1);
+    const ids = await gateway.app.services.db.delivery.findMany({ where: { recipient: number }, select: { providerMessageId: true } });
+    expect(new Set(ids.map((d) => d.providerMessageId)).size).toBe(2);
+  });
+
   it('MiM SMS, which cannot be asked: not sent again, and the delivery says its fate is unconfirmed', async () => {
     const sim = sims.mimsms;
     sim.injectFault({ kind: 'drop', times: 1, path: '/send-sms' });

@@ -149,7 +149,7 @@ describe.each(HARNESSES)('$module.name', (harness: ProviderHarness<any>) => {
   it('marks a submission whose connection dropped after it was taken as ambiguous, and finds it where the provider can be asked', async () => {
     sim.injectFault({ kind: 'drop', times: 1, path: harness.paths.send });
     const since = new Date();
-    const batch = batchOf([harness.numbers.delivered[0]!]);
+    const batch = batchOf([harness.numbers.delivered[0]!], `Lost ${randomUUID()}`);
     const [outcome] = await adapter.send(batch);
     expect(outcome).toMatchObject({ outcome: 'failed', permanent: false, ambiguous: true });
     if (!adapter.findSubmitted) return;
@@ -157,7 +157,7 @@ describe.each(HARNESSES)('$module.name', (harness: ProviderHarness<any>) => {
     const found = await adapter.findSubmitted([{ ...item, senderId: batch.senderId, reference: batch.reference, since }]);
     expect(found).toEqual([expect.objectContaining({ deliveryId: item.deliveryId, providerMessageId: expect.any(String) })]);
     // A submission the provider never took is not found.
-    const other = batchOf([harness.numbers.delivered[1]!], 'Never sent');
+    const other = batchOf([harness.numbers.delivered[1]!], `Never sent ${randomUUID()}`);
     expect(await adapter.findSubmitted([{ ...other.items[0]!, senderId: other.senderId, reference: other.reference, since }])).toEqual([]);
   });
 

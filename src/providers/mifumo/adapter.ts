@@ -145,17 +145,14 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
       const candidates = (await reportsSince(since)).filter((report) =>
         items.some((item) => report.sender_id === item.senderId && isPreviewOf(report.content_preview, item.text)),
       );
+      // Every match: the same text to the same number may be another delivery's, sent before.
       const found: FoundSubmission[] = [];
-      const left = new Set(items);
       for (const candidate of candidates) {
-        if (left.size === 0) break;
         for (const detail of await deliveryDetails(candidate.message_id)) {
-          const item = [...left].find(
-            (i) => i.recipient === detail.recipient && i.senderId === candidate.sender_id && isPreviewOf(candidate.content_preview, i.text),
-          );
-          if (!item) continue;
-          left.delete(item);
-          found.push({ deliveryId: item.deliveryId, providerMessageId: candidate.message_id, raw: detail });
+          for (const item of items) {
+            if (item.recipient !== detail.recipient || item.senderId !== candidate.sender_id || !isPreviewOf(candidate.content_preview, item.text)) continue;
+            found.push({ deliveryId: item.deliveryId, providerMessageId: candidate.message_id, raw: detail });
+          }
         }
       }
       return found;
