@@ -41,6 +41,10 @@
  *   MTN answers a repeated externalId with the original id instead of sending again (as the
  *   simulator does); any other set of deliveries gives a new externalId, so a retry of part of
  *   a submission can never be mistaken for the whole of it (at worst it is sent twice).
+ * - A submission whose answer was lost (a timeout, a dropped connection, a 5xx, an unreadable
+ *   body) is not looked up: the status check takes MTN's `id`, which the lost answer held, and
+ *   the document gives no way to ask by externalId. It is sent again under the same externalId,
+ *   which (as assumed above) MTN answers with the original id instead of sending again.
  * - Receivers refused as invalid (INVALID_RECEIVERS) are REJECTED; the others of that request
  *   fail retryably (MTN_CONGO_REFUSED_WITH_OTHERS) and go again without them.
  * - No documented limits: at most 500 receivers per request, 5 requests per second, 4 at a time.
