@@ -86,7 +86,10 @@ export function planSend(
   let sharedText: ReturnType<typeof assertFits> | undefined;
   // Unpersonalised, the text must fit even when no recipient is valid.
   if (!input.personalized?.length) sharedText = assertFits(input.message);
-  const byCountry = new Map<string, { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal>; carried: Map<string, CarriedRoute> }>();
+  const byCountry = new Map<
+    string,
+    { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal>; carried: Map<string, CarriedRoute>; sharedCarried?: CarriedRoute }
+  >();
   const countryOf = (country: string) => {
     let known = byCountry.get(country);
     if (!known) {
@@ -126,12 +129,8 @@ export function planSend(
       rejected.push({ input: target.input, code: 'NO_ROUTE', reason: `no enabled provider delivers to ${target.country}` });
       continue;
     }
-    const carried = carriedBy(country, {
-      country: target.country,
-      encoding: analysis.encoding,
-      segments: analysis.segments,
-      characters: (body ?? input.message).length,
-    });
+    const cargo = () => ({ country: target.country, encoding: analysis.encoding, segments: analysis.segments, characters: (body ?? input.message).length });
+    const carried = body === null ? (country.sharedCarried ??= carriedBy(country, cargo())) : carriedBy(country, cargo());
     if (carried.route.length === 0) {
       rejected.push({ input: target.input, code: 'NO_ROUTE', reason: carried.why });
       continue;
