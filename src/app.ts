@@ -8,7 +8,6 @@ import { registerHealthRoutes } from './http/health.ts';
 import { registerMetricsRoute } from './http/metrics.ts';
 import { registerMonitorRoutes } from './monitor/route.ts';
 import type { Logger } from './logger.ts';
-import { requestContext } from './request-context.ts';
 import { closeServices, createServices, type Services } from './services.ts';
 import { callbackBase, isLoopbackUrl } from './callbacks/urls.ts';
 
@@ -40,10 +39,6 @@ export function buildApp(config: Config, logger: Logger): App {
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
-  });
-  // Every log line written while serving a request names it (see logger.ts).
-  app.addHook('onRequest', (request, _reply, done) => {
-    requestContext.run({ requestId: request.id }, done);
   });
   registerHealthRoutes(app, services);
   registerMetricsRoute(app, services.metrics);

@@ -81,8 +81,12 @@ const envSchema = z.object({
   WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
   WS_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   KEY_REVOCATION_CHECK_MS: z.coerce.number().int().min(100).default(2000),
   LIVE_FEED_AUDIT_MS: z.coerce.number().int().min(100).default(5000),
+  REPORT_COUNT_CAP: z.coerce.number().int().min(1).default(100_000),
+  EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
   PROVIDER_BALANCE_WARN_THRESHOLD: z.union([decimalString, json(z.record(z.string(), decimalString))]).optional(),
@@ -125,6 +129,8 @@ export type Config = {
     maxConnectionsPerKey: number;
     connectionInitTimeoutMs: number;
     keepAliveMs: number;
+    /** Bytes written to a socket and not yet taken by its peer beyond which the peer is dropped as too slow. */
+    maxBufferedBytes: number;
     revocationCheckMs: number;
     /** How often live feeds are checked against the event log for lost publishes. */
     feedAuditMs: number;
@@ -132,6 +138,14 @@ export type Config = {
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
   /** Balance warning threshold per provider (in its own unit), and how often balances are read (0: never). */
   providerBalances: { thresholds: { all?: string; byProvider: Record<string, string> }; checkIntervalMs: number };
+  history: {
+    /** A report count that would read more entries stops here and says so (see deliveries/reports.ts). */
+    reportCountCap: number;
+    /** Days the event log (replay window), attempts and raw provider payloads are kept. */
+    eventRetentionDays: number;
+    /** Days final messages and their deliveries are kept; never less than the event window. */
+    messageRetentionDays: number;
+  };
   env: NodeJS.ProcessEnv;
 };
 
@@ -178,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConnectionsPerKey: e.WS_MAX_CONNECTIONS_PER_KEY,
       connectionInitTimeoutMs: e.WS_CONNECTION_INIT_TIMEOUT_MS,
       keepAliveMs: e.WS_KEEPALIVE_MS,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
       revocationCheckMs: e.KEY_REVOCATION_CHECK_MS,
       feedAuditMs: e.LIVE_FEED_AUDIT_MS,
     },
@@ -191,6 +206,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? { all: e.PROVIDER_BALANCE_WARN_THRESHOLD, byProvider: {} }
           : { byProvider: e.PROVIDER_BALANCE_WARN_THRESHOLD ?? {} },
       checkIntervalMs: e.PROVIDER_BALANCE_CHECK_MS,
+    },
+    history: {
+      reportCountCap: e.REPORT_COUNT_CAP,
+      eventRetentionDays: e.EVENT_RETENTION_DAYS,
+      messageRetentionDays: Math.max(e.MESSAGE_RETENTION_DAYS, e.EVENT_RETENTION_DAYS),
     },
     env,
   };

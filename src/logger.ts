@@ -1,5 +1,4 @@
 import { pino, type Logger } from 'pino';
-import { requestContext } from './request-context.ts';
 
 export type { Logger };
 
@@ -18,14 +17,13 @@ const REDACT = [
   '*.authorization',
 ];
 
+// No request id is added from AsyncLocalStorage: on Node 20 any use of it turns on promise hooks
+// for the whole process, which measured nearly doubled the time to fan one update out to 10,000
+// subscribers (BENCHMARKS.md). Fastify's request logger names the request where there is one.
 export function createLogger(level: string, name = 'sms-gateway'): Logger {
   return pino({
     name,
     level,
     redact: { paths: REDACT, censor: '[redacted]' },
-    mixin: () => {
-      const store = requestContext.getStore();
-      return store ? { requestId: store.requestId } : {};
-    },
   });
 }

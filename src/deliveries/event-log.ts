@@ -18,6 +18,8 @@ export type NewEvent = {
   messageId: string;
   deliveryId: string;
   status: DeliveryStatus;
+  /** The status the delivery leaves (none for a new delivery): the account's counts move by it. */
+  previousStatus?: DeliveryStatus | null;
   messageStatus: MessageStatus;
   provider?: string | null;
   providerMessageId?: string | null;
@@ -29,11 +31,16 @@ export type NewEvent = {
   raw?: unknown;
 };
 
+/** The account's per-status delivery counts (columns of account_event_seqs). */
+export const COUNTED_STATUSES = ['SCHEDULED', 'QUEUED', 'SENT', 'DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED', 'CANCELED'] as const;
+const counted = COUNTED_STATUSES.map((status) => status.toLowerCase());
+
 /**
- * Numbers and inserts events, one block of numbers per account, in one statement. The block
- * locks the account's counter row until commit, which is what orders one account's events (a
- * reader that has seen number n has seen everything before it): run it last in a transaction,
- * so that nothing heavier than these inserts is done while the row is held.
+ * Numbers and inserts events, one block of numbers per account, in one statement, and moves the
+ * account's per-status counts by what the events change. The block locks the account's counter
+ * row until commit, which is what orders one account's events (a reader that has seen number n
+ * has seen everything before it): run it last in a transaction, so that nothing heavier than
+ * these inserts is done while the row is held.
  */
 const APPEND = {
   name: 'events-append',
@@ -41,15 +48,18 @@ const APPEND = {
     WITH input AS (
       SELECT t.*, row_number() OVER (PARTITION BY "accountId" ORDER BY ord) AS rank
       FROM json_to_recordset($1::json) AS t(ord int, "accountId" uuid, "messageId" uuid, "deliveryId" uuid, status text,
-        "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text, "errorMessage" text,
-        "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
+        "previousStatus" text, "messageStatus" text, provider text, "providerMessageId" text, "errorCode" text,
+        "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
     ), counts AS (
-      SELECT "accountId" AS account_id, count(*) AS n FROM input GROUP BY "accountId"
+      SELECT "accountId" AS account_id, count(*) AS n,
+        ${COUNTED_STATUSES.map((status, i) => `count(*) FILTER (WHERE status = '${status}') - count(*) FILTER (WHERE "previousStatus" = '${status}') AS ${counted[i]}`).join(', ')}
+      FROM input GROUP BY "accountId"
     ), blocks AS (
       -- In account order, so that concurrent writers lock the counters in the same order.
-      INSERT INTO account_event_seqs (account_id, last_seq)
-      SELECT account_id, n FROM counts ORDER BY account_id
-      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq
+      INSERT INTO account_event_seqs (account_id, last_seq, ${counted.join(', ')})
+      SELECT account_id, n, ${counted.join(', ')} FROM counts ORDER BY account_id
+      ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq,
+        ${counted.map((c) => `${c} = account_event_seqs.${c} + EXCLUDED.${c}`).join(', ')}
       RETURNING account_id, last_seq
     ), events_in AS (
       INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,

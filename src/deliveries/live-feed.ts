@@ -8,6 +8,8 @@ import type { DeliveryUpdate } from './records.ts';
 import { decodeUpdates } from './update-codec.ts';
 
 const PAGE = 1000;
+/** Subscribers handed an update between two turns of the event loop (see AccountFeed.emit). */
+const EMIT_SLICE = 500;
 /** A subscriber this far behind is cut off; it resumes from its cursor when it resubscribes. */
 const MAX_BACKLOG = 100_000;
 
@@ -65,21 +67,30 @@ class AccountFeed {
     for (const update of decodeUpdates(payload)) {
       if (update.seq <= this.last) continue;
       if (update.seq > this.last + 1n) await this.fill(update.seq - 1n);
-      if (update.seq === this.last + 1n) this.emit(update);
+      if (update.seq === this.last + 1n) await this.emit(update);
     }
   }
 
   private async fill(uptoSeq?: bigint): Promise<void> {
     for (;;) {
       const page = await loadUpdates(this.db, this.accountId, { afterSeq: this.last, uptoSeq, limit: PAGE });
-      for (const update of page) this.emit(update);
+      for (const update of page) await this.emit(update);
       if (page.length < PAGE) return;
     }
   }
 
-  private emit(update: DeliveryUpdate): void {
+  /**
+   * Hands `update` to every subscriber, a slice at a time: what each slice sets off (a write per
+   * subscriber) runs before the next slice, with the event loop free in between, so thousands of
+   * subscribers never hold it for the whole fan-out.
+   */
+  private async emit(update: DeliveryUpdate): Promise<void> {
     this.last = update.seq;
-    for (const listener of this.listeners) listener(update);
+    let handed = 0;
+    for (const listener of this.listeners) {
+      listener(update);
+      if (++handed % EMIT_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 }
 

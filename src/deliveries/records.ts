@@ -25,7 +25,7 @@ export type DeliveryUpdate = {
 
 /** Raw SQL reads money as text (never through a float); `revive*` turns it back into Decimals. */
 export const DELIVERY_COLUMNS = `
-  d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, d.country, d.body, d.variables,
+  d.id, d.message_id AS "messageId", d.account_id AS "accountId", d.recipient, d.sender_id AS "senderId", d.country, d.body, d.variables,
   d.segments, d.price::text AS price, d.status::text AS status, d.route, d.route_index AS "routeIndex", d.provider,
   d.provider_message_id AS "providerMessageId", d.error_code AS "errorCode",
   d.error_message AS "errorMessage", d.sent_at AS "sentAt", d.delivered_at AS "deliveredAt",
@@ -43,6 +43,7 @@ export function copyDelivery(d: Delivery): Delivery {
     messageId: d.messageId,
     accountId: d.accountId,
     recipient: d.recipient,
+    senderId: d.senderId,
     country: d.country,
     body: d.body,
     variables: d.variables,

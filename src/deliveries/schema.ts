@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Prisma } from '../db/sql.ts';
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
@@ -11,6 +10,7 @@ import { formatMoney } from '../messages/money.ts';
 import { normaliseNumber } from '../messages/recipients.ts';
 import { decodeCursor, encodeCursor } from './event-log.ts';
 import type { AttemptSnapshot, DeliveryUpdate, DeliveryWithRelations } from './records.ts';
+import { reportCount, reportPage, type ReportCount, type ReportFilter } from './reports.ts';
 import { decodeReportCursor, encodeReportCursor } from './report-cursor.ts';
 
 const MAX_PAGE = 100;
@@ -78,13 +78,21 @@ const DeliveryReportFilter = builder.inputType('DeliveryReportFilter', {
     .refine((f) => !f.startDate || !f.endDate || f.startDate < f.endDate, coded('BAD_USER_INPUT', 'startDate must be before endDate')),
 });
 
+/** A page of reports; the count is read only when `totalCount` or `isTotalCountExact` is asked for. */
+type ReportConnection = { total: () => Promise<ReportCount> };
+
 const DeliveryConnection = builder.connectionObject({
   type: Delivery,
   name: 'DeliveryConnection',
   fields: (t) => ({
     totalCount: t.int({
-      description: 'Deliveries matching the filter, on all pages.',
-      resolve: (connection) => (connection as unknown as { totalCount: number }).totalCount,
+      description:
+        'Deliveries matching the filter, on all pages. Exact with no filter, only a status, or a message; otherwise counted up to REPORT_COUNT_CAP (100,000 unless configured; see isTotalCountExact). Counted only when asked for.',
+      resolve: async (connection) => (await (connection as unknown as ReportConnection).total()).count,
+    }),
+    isTotalCountExact: t.boolean({
+      description: 'False when the count stopped at REPORT_COUNT_CAP: there are at least totalCount.',
+      resolve: async (connection) => (await (connection as unknown as ReportConnection).total()).exact,
     }),
   }),
 });
@@ -106,26 +114,18 @@ builder.queryField('deliveryReports', (t) =>
     resolve: async (_root, args, ctx) => {
       await limit(ctx, 'reports');
       const { db } = ctx.services;
-      const where = filterWhere(ctx.caller.accountId, args.filter ?? {}, ctx.services.config.defaultCountry);
+      const { accountId } = ctx.caller;
+      const filter = readFilter(args.filter ?? {}, ctx.services.config.defaultCountry);
       const take = args.first ?? DEFAULT_PAGE;
       const after = args.after ? decodeReportCursor(args.after) : undefined;
-      const pageWhere: Prisma.DeliveryWhereInput = after
-        ? {
-            AND: [
-              where,
-              { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] },
-            ],
-          }
-        : where;
-      const [rows, totalCount] = await Promise.all([
-        db.delivery.findMany({ where: pageWhere, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: take + 1 }),
-        db.delivery.count({ where }),
-      ]);
+      const rows = await reportPage(db, accountId, filter, take + 1, after);
       const page = rows.slice(0, take);
       const edges = page.map((node) => ({ cursor: encodeReportCursor(node), node }));
+      let total: Promise<ReportCount> | undefined;
+      const connection: ReportConnection = { total: () => (total ??= reportCount(db, accountId, filter, ctx.services.config.history.reportCountCap)) };
       return {
+        ...connection,
         edges,
-        totalCount,
         pageInfo: {
           hasNextPage: rows.length > take,
           hasPreviousPage: Boolean(after),
@@ -137,28 +137,27 @@ builder.queryField('deliveryReports', (t) =>
   }),
 );
 
-function filterWhere(
-  accountId: string,
+function readFilter(
   filter: { status?: string | null; startDate?: Date | null; endDate?: Date | null; recipient?: string | null; senderId?: string | null; messageId?: string | null },
   defaultCountry: string,
-): Prisma.DeliveryWhereInput {
-  const where: Prisma.DeliveryWhereInput = { accountId };
-  if (filter.status) where.status = filter.status as Prisma.DeliveryWhereInput['status'];
-  if (filter.startDate || filter.endDate) {
-    where.createdAt = { ...(filter.startDate ? { gte: filter.startDate } : {}), ...(filter.endDate ? { lt: filter.endDate } : {}) };
-  }
+): ReportFilter {
+  const read: ReportFilter = {
+    status: (filter.status as ReportFilter['status']) ?? null,
+    startDate: filter.startDate ?? null,
+    endDate: filter.endDate ?? null,
+    senderId: filter.senderId ?? null,
+  };
   if (filter.recipient) {
     const number = normaliseNumber(filter.recipient, defaultCountry);
     if (!number.ok) throw new GatewayError('INVALID_PHONE_FORMAT', `recipient: ${number.reason}`);
-    where.recipient = number.e164;
+    read.recipient = number.e164;
   }
-  if (filter.senderId) where.message = { senderId: filter.senderId };
   if (filter.messageId) {
     const messageId = rowIdOf(filter.messageId, 'Message');
     if (!messageId) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
-    where.messageId = messageId;
+    read.messageId = messageId;
   }
-  return where;
+  return read;
 }
 
 const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').implement({

@@ -204,6 +204,7 @@ async function record(
           deliveryId: d.id,
           messageStatus: messages.get(d.messageId)!.status,
           ...stateOf(d, t),
+          previousStatus: applied[i]!.from,
           raw: applied[i]!.raw ?? null,
         })),
         now,

@@ -62,7 +62,7 @@ const CLAIM = {
     SELECT c.id::text AS "jobId", c.delivery_id AS "jobDeliveryId", c.kind::text AS kind, c.attempt,
       c.submission_ref AS "submissionRef", c.unconfirmed_since AS "unconfirmedSince", w.*
     FROM claimed c LEFT JOIN LATERAL (
-      SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template, m.sender_id AS "senderId",
+      SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
         EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id) AS "hasAttempts"
       FROM deliveries d JOIN messages m ON m.id = d.message_id
       WHERE d.id = c.delivery_id

@@ -10,7 +10,15 @@ export type GraphQLContext = {
   services: Services;
   caller: Caller;
   loaders: Loaders;
+  /** Over WebSocket: where a subscription's results can be written as they are (see shared-subscriptions.ts). */
+  subscriptionSink?: SubscriptionSink;
 };
+
+/**
+ * Writes a subscription's `next` message with a result already serialised. Returns false when
+ * it cannot (the result then goes the ordinary way).
+ */
+export type SubscriptionSink = { write(resultJson: string): boolean };
 
 export type Loaders = ReturnType<typeof createLoaders>;
 

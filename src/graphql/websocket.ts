@@ -7,6 +7,7 @@ import { keyCacheOf } from '../accounts/key-cache.ts';
 import type { Services } from '../services.ts';
 import { GraphQLError } from 'graphql';
 import { asBadUserInput, GatewayError } from './errors.ts';
+import type { SubscriptionSink } from './context.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 type Extra = { caller?: Caller };
@@ -14,6 +15,8 @@ type Extra = { caller?: Caller };
 /** Closed when the key behind a connection is revoked, or when a key has too many connections. */
 export const REVOKED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
 export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
+/** A peer that does not read what it is sent is dropped rather than buffered for without bound. */
+export const TOO_SLOW_CLOSE = { code: 1013, reason: 'Too slow: reconnect and resubscribe with the last cursor received' } as const;
 
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the GraphQL path. Operations run through
@@ -104,7 +107,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
         ctx.extra.caller = caller;
         return true;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
           return [
             new GatewayError('RATE_LIMITED', `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`, {
@@ -137,6 +140,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
         };
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors.map(asBadUserInput);
+        args.contextValue.subscriptionSink = sinkFor(ctx.extra.socket, id, ctx.subscriptions, limits.maxBufferedBytes);
         return args;
       },
     },
@@ -152,6 +156,27 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
       for (const client of wss.clients) client.close(code, reason);
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Writes `next` messages of subscription `id` with results serialised once for all their
+ * subscribers (see shared-subscriptions.ts), as graphql-ws would write them, while the
+ * subscription is still open. A peer with more than `maxBufferedBytes` unread is closed with
+ * TOO_SLOW_CLOSE: it resumes from its last cursor, and nothing is held for it meanwhile.
+ */
+function sinkFor(socket: WebSocket, id: string, open: Record<string, unknown>, maxBufferedBytes: number): SubscriptionSink {
+  const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return {
+    write(resultJson) {
+      if (!(id in open) || socket.readyState !== socket.OPEN) return true;
+      if (socket.bufferedAmount > maxBufferedBytes) {
+        socket.close(TOO_SLOW_CLOSE.code, TOO_SLOW_CLOSE.reason);
+        return true;
+      }
+      socket.send(`${prefix}${resultJson}}`);
+      return true;
     },
   };
 }

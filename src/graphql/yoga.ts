@@ -8,6 +8,7 @@ import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
 import { asBadUserInput, GatewayError } from './errors.ts';
 import { useContractCodesForMalformedRequests, useOperationMetrics } from './plugins.ts';
+import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
 import { schema } from './schema.ts';
 
 /**
@@ -57,6 +58,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       useContractCodesForMalformedRequests(),
       ...(config.production ? [useDisableIntrospection()] : []),
       useOperationMetrics(services.metrics),
+      useSharedSubscriptionExecution(),
     ],
     context: async (initial) => {
       const caller = initial.caller ?? (await authenticate(services.db, initial.request.headers.get('authorization')));

@@ -195,6 +195,7 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
       messageId: id,
       accountId: caller.accountId,
       recipient: planned.recipient,
+      senderId: plan.senderId,
       country: planned.country,
       body: planned.body,
       variables: planned.variables,
@@ -241,14 +242,14 @@ const INSERT_ACCEPTED = {
         CASE WHEN status = 'SCHEDULED' THEN 0 ELSE recipient_count END, $17, $17
       FROM m
     ), d AS (
-      SELECT t.*, m.id AS message_id, m.account_id, m.status, m.scheduled_at
+      SELECT t.*, m.id AS message_id, m.account_id, m.sender_id, m.status, m.scheduled_at
       FROM json_to_recordset($16::json) AS t(id uuid, "messageOrd" int, recipient text, country text, body text,
         variables jsonb, segments int, price numeric, route text[])
       JOIN m ON m.ord = t."messageOrd"
     ), deliveries_in AS (
-      INSERT INTO deliveries (id, message_id, account_id, recipient, country, body, variables, segments, price, status,
+      INSERT INTO deliveries (id, message_id, account_id, recipient, sender_id, country, body, variables, segments, price, status,
         route, created_at, updated_at)
-      SELECT id, message_id, account_id, recipient, country, body, variables, segments, price,
+      SELECT id, message_id, account_id, recipient, sender_id, country, body, variables, segments, price,
         status::"DeliveryStatus", route, $17, $17
       FROM d
     ), jobs_in AS (

@@ -17,7 +17,7 @@ function statOf(pid: number): Stat | undefined {
 }
 
 /** CPU seconds a process has used, with those of its children that ended and were waited for. */
-function processSeconds(pid: number): number {
+export function processSeconds(pid: number): number {
   const s = statOf(pid);
   return s ? (s.utime + s.stime + s.cutime + s.cstime) / TICKS_PER_SECOND : 0;
 }

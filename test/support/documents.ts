@@ -111,6 +111,15 @@ export const DeliveryReports = graphql(`
   }
 `);
 
+export const ReportCount = graphql(`
+  query ReportCount($filter: DeliveryReportFilter) {
+    deliveryReports(filter: $filter, first: 1) {
+      totalCount
+      isTotalCountExact
+    }
+  }
+`);
+
 export const DeliveryUpdated = graphql(`
   subscription DeliveryUpdated($messageId: ID, $after: String) {
     deliveryUpdated(messageId: $messageId, after: $after) {

@@ -1,0 +1,64 @@
+// A crowd of live monitors, as a child process of the bench (so that their work is not done on
+// the bench's event loop): COUNT WebSocket connections, one deliveryUpdated subscription each,
+// speaking graphql-transport-ws directly on `ws`. Each update's arrival is stamped on receipt
+// and read afterwards, so that what is measured is the gateway's fan-out, not this process's
+// parsing. Messages with the parent: {ready} once all are subscribed; on {report}, the delays.
+import WebSocket from 'ws';
+
+const url = process.env.SUBSCRIBERS_URL!;
+const key = process.env.SUBSCRIBERS_KEY!;
+const count = Number(process.env.SUBSCRIBERS_COUNT);
+const query = process.env.SUBSCRIBERS_QUERY!;
+const CONNECTING_AT_ONCE = 200;
+
+type Arrival = { at: number; data: string };
+const arrivals: Arrival[] = [];
+const sockets: WebSocket[] = [];
+let closedEarly = 0;
+
+function connect(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, 'graphql-transport-ws', { perMessageDeflate: false });
+    sockets.push(socket);
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } })));
+    let acknowledged = false;
+    socket.on('message', (data) => {
+      if (acknowledged) {
+        arrivals.push({ at: Date.now(), data: data.toString() });
+        return;
+      }
+      acknowledged = true;
+      socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+      resolve();
+    });
+    socket.on('close', () => (closedEarly += 1));
+    socket.on('error', reject);
+  });
+}
+
+for (let i = 0; i < count; i += CONNECTING_AT_ONCE) {
+  await Promise.all(Array.from({ length: Math.min(CONNECTING_AT_ONCE, count - i) }, connect));
+}
+process.send!({ ready: true });
+
+process.on('message', (message: { report?: boolean; until?: number }) => {
+  if (message.until !== undefined) {
+    const wanted = message.until;
+    const check = () => (arrivals.length >= wanted ? report() : setTimeout(check, 20));
+    check();
+  }
+});
+
+function report() {
+  const delays: number[] = [];
+  let malformed = 0;
+  for (const arrival of arrivals) {
+    const parsed = JSON.parse(arrival.data) as { type: string; payload?: { data?: { deliveryUpdated?: { occurredAt: string } } } };
+    const occurredAt = parsed.payload?.data?.deliveryUpdated?.occurredAt;
+    if (parsed.type !== 'next' || !occurredAt) malformed += 1;
+    else delays.push(arrival.at - Date.parse(occurredAt));
+  }
+  process.send!({ delays, malformed, closedEarly });
+  for (const socket of sockets) socket.terminate();
+  setImmediate(() => process.exit(0));
+}
