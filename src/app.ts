@@ -10,6 +10,7 @@ import { registerMonitorRoutes } from './monitor/route.ts';
 import type { Logger } from './logger.ts';
 import { maintainHistory, scheduleHistoryMaintenance } from './deliveries/retention.ts';
 import { closeServices, createServices, type Services } from './services.ts';
+import { callbackBase, isLoopbackUrl } from './callbacks/urls.ts';
 
 export type App = {
   services: Services;
@@ -18,6 +19,19 @@ export type App = {
   /** Stops taking work, closes WebSockets with 1001, finishes in-flight requests, releases everything. */
   stop(): Promise<void>;
 };
+
+/**
+ * Providers that call back need a URL they can reach: without PUBLIC_URL (or with a loopback
+ * one) they are given one on this machine, which only a provider on this machine can call.
+ */
+function warnUnreachableCallbacks(config: Config, services: Services, logger: Logger): void {
+  const callingBack = services.providers.all().filter((p) => p.name !== 'sandbox' && p.capabilities.reports === 'callback');
+  if (callingBack.length === 0 || (config.publicUrl && !isLoopbackUrl(config.publicUrl))) return;
+  logger.warn(
+    { providers: callingBack.map((p) => p.name), publicUrl: config.publicUrl ?? null },
+    `${callingBack.map((p) => p.name).join(', ')} report by calling back, but PUBLIC_URL is ${config.publicUrl ? 'a loopback address' : 'unset'}: they are handed a callback URL on this machine; set PUBLIC_URL to the address they can reach (npm run cli -- providers callbacks prints the URLs)`,
+  );
+}
 
 export function buildApp(config: Config, logger: Logger): App {
   const services = createServices(config, logger);
@@ -75,9 +89,13 @@ export function buildApp(config: Config, logger: Logger): App {
       started = true;
       const port = (app.server.address() as { port: number }).port;
       const url = `http://127.0.0.1:${port}`;
-      services.callbacks.baseUrl = config.publicUrl ?? url;
-      if (config.dispatch.enabled) services.dispatcher.start();
+      services.callbacks.baseUrl = callbackBase(config.publicUrl, port);
+      if (config.dispatch.enabled) {
+        services.dispatcher.start();
+        services.balances.start();
+      }
       logger.info({ port, pubsub: services.bus.kind, callbacks: `${services.callbacks.baseUrl}/callbacks/<provider>` }, 'gateway listening');
+      warnUnreachableCallbacks(config, services, logger);
       return url;
     },
     async stop() {

@@ -89,6 +89,8 @@ const envSchema = z.object({
   MESSAGE_RETENTION_DAYS: z.coerce.number().int().min(1).default(365),
   DISPATCH_RETRY_BASE_MS: z.coerce.number().int().min(1).optional(),
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
+  PROVIDER_BALANCE_WARN_THRESHOLD: z.union([decimalString, json(z.record(z.string(), decimalString))]).optional(),
+  PROVIDER_BALANCE_CHECK_MS: z.coerce.number().int().min(0).default(5 * 60_000),
 });
 
 export type Config = {
@@ -134,6 +136,8 @@ export type Config = {
     feedAuditMs: number;
   };
   retry: { baseDelayMs?: number; maxSubmitAttempts?: number };
+  /** Balance warning threshold per provider (in its own unit), and how often balances are read (0: never). */
+  providerBalances: { thresholds: { all?: string; byProvider: Record<string, string> }; checkIntervalMs: number };
   history: {
     /** A report count that would read more entries stops here and says so (see deliveries/reports.ts). */
     reportCountCap: number;
@@ -195,6 +199,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retry: {
       ...(e.DISPATCH_RETRY_BASE_MS ? { baseDelayMs: e.DISPATCH_RETRY_BASE_MS } : {}),
       ...(e.DISPATCH_MAX_SUBMIT_ATTEMPTS ? { maxSubmitAttempts: e.DISPATCH_MAX_SUBMIT_ATTEMPTS } : {}),
+    },
+    providerBalances: {
+      thresholds:
+        typeof e.PROVIDER_BALANCE_WARN_THRESHOLD === 'string'
+          ? { all: e.PROVIDER_BALANCE_WARN_THRESHOLD, byProvider: {} }
+          : { byProvider: e.PROVIDER_BALANCE_WARN_THRESHOLD ?? {} },
+      checkIntervalMs: e.PROVIDER_BALANCE_CHECK_MS,
     },
     history: {
       reportCountCap: e.REPORT_COUNT_CAP,

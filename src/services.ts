@@ -14,6 +14,8 @@ import type { GroupCommit } from './shared/group-commit.ts';
 import type { Logger } from './logger.ts';
 import { ProviderHealth } from './providers/health.ts';
 import { createProviders } from './providers/index.ts';
+import { BalanceMonitor } from './providers/balances.ts';
+import { callbackUrl } from './callbacks/urls.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
 
 /** The long-lived parts of one gateway process, shared by HTTP, WebSocket, dispatch and CLI. */
@@ -33,6 +35,8 @@ export type Services = {
   acceptQueue: GroupCommit<AcceptRequest, Accepted>;
   /** Stops listening for API key revocations (see accounts/key-cache.ts). */
   stopRevocationListener: () => Promise<void>;
+  /** Reads upstream balances now and then (started with the dispatcher). */
+  balances: BalanceMonitor;
   /** Where providers report delivery; both are known once the server listens. */
   callbacks: { secret: string | undefined; baseUrl: string | undefined };
 };
@@ -50,10 +54,15 @@ export function createServices(config: Config, logger: Logger): Services {
   redis?.on('error', () => undefined);
   // Every request to a provider, from any dispatcher of this gateway, takes a slot of its rate.
   const throttle = new ProviderThrottle(redis, config.redisPrefix);
-  const providers = createProviders(config, logger, (name, defaultRate) => () => throttle.take(name, config.providerRates[name] ?? defaultRate));
-  const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
   const feeds = new LiveFeeds(db, bus, logger, config.websocket.feedAuditMs);
   const metrics = new Metrics({ db, liveSubscribers: () => feeds.liveSubscribers });
+  const providers = createProviders(
+    config,
+    logger,
+    (name, defaultRate, quotas) => () => throttle.take(name, config.providerRates[name] ?? defaultRate, quotas),
+    (name) => metrics.unknownStatuses.inc({ provider: name }),
+  );
+  const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
   const dispatcher = new Dispatcher(
     { db, bus, metrics, providers, logger, health: new ProviderHealth(db) },
     {
@@ -66,19 +75,23 @@ export function createServices(config: Config, logger: Logger): Services {
       reportPollAfterMs: config.reportPollAfterMs,
       callbackSafetyPollMs: config.callbackSafetyPollMs,
       callbackUrlFor: (provider) =>
-        callbacks.baseUrl && callbacks.secret
-          ? `${callbacks.baseUrl}/callbacks/${provider}?token=${encodeURIComponent(callbacks.secret)}`
-          : undefined,
+        callbacks.baseUrl && callbacks.secret ? callbackUrl(callbacks.baseUrl, provider, callbacks.secret) : undefined,
     },
+  );
+  const { thresholds, checkIntervalMs } = config.providerBalances;
+  const balances = new BalanceMonitor(
+    { providers, metrics, logger },
+    { intervalMs: checkIntervalMs, thresholdFor: (name) => thresholds.byProvider[name] ?? thresholds.all },
   );
   const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
   const stopRevocationListener = listenForRevocations(db, logger);
   const acceptQueue = createAcceptQueue({ db, bus, metrics, onAccepted: () => dispatcher.wake() });
-  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, callbacks, rateLimiter, stopRevocationListener, acceptQueue };
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, stopRevocationListener, acceptQueue };
 }
 
 export async function closeServices(services: Services): Promise<void> {
   await services.dispatcher.stop();
+  await services.balances.stop();
   services.feeds.close();
   await services.stopRevocationListener();
   await services.bus.close();

@@ -9,7 +9,7 @@ import { DataDirInUse } from '../db/embedded/data-dir.ts';
 import { openDatabase } from '../db/open.ts';
 import { DatabaseUnreachable } from '../db/unreachable.ts';
 import { pino } from 'pino';
-import { providerStatus } from '../providers/status-report.ts';
+import { providerCallbacks, providerStatus } from '../providers/status-report.ts';
 import { Presets, SingleBar } from 'cli-progress';
 import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
 import { sendCsv } from '../messages/csv-send.ts';
@@ -125,14 +125,20 @@ export function buildCli(): Command {
       print(result);
     });
 
-  program
-    .command('providers')
-    .description('upstream providers')
+  const providers = program.command('providers').description('upstream providers');
+  providers
     .command('status')
     .description("each provider: enabled, balance from its API, last error seen")
     .action(async () => {
       const config = loadConfig();
       print(await withDb((db) => providerStatus(config, db, pino({ level: 'silent' }))));
+    });
+  providers
+    .command('callbacks')
+    .description("each enabled provider that calls back: the URL, token included, to paste into its dashboard")
+    .action(async () => {
+      const config = loadConfig();
+      print(await withDb((db) => providerCallbacks(config, db)));
     });
 
   return program;

@@ -22,7 +22,7 @@ export const DeliveryAttemptRef = builder.objectRef<AttemptSnapshot>('DeliveryAt
   fields: (t) => ({
     provider: t.exposeString('provider'),
     at: t.expose('at', { type: 'DateTime' }),
-    outcome: t.exposeString('outcome', { description: 'SUBMITTED, RETRY, FAILED_OVER or FAILED.' }),
+    outcome: t.exposeString('outcome', { description: 'SUBMITTED, RETRY, FAILED_OVER, FAILED, or UNCONFIRMED (the answer was lost and the provider cannot be asked: not sent again).' }),
     errorCode: t.exposeString('errorCode', { nullable: true }),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
   }),

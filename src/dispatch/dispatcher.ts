@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/client.ts';
+import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
@@ -16,7 +16,7 @@ import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderHealth } from '../providers/health.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
-import type { OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
+import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutcome } from '../providers/types.ts';
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
@@ -43,6 +43,8 @@ type WorkItem = ClaimedDelivery & {
 };
 
 const TIDY_EVERY_MS = 10 * 60_000;
+/** Tries at asking a provider about a lost answer after the last submission, before giving up on knowing. */
+const MAX_UNANSWERED_CHECKS = 5;
 /** Tries at recording the outcome of work done (about 6 s in all). */
 const COMMIT_ATTEMPTS = 6;
 
@@ -199,14 +201,17 @@ export class Dispatcher {
     if (failed) throw failed.reason;
   }
 
-  private async submit(items: WorkItem[]): Promise<void> {
-    const providerName = items[0]!.route[items[0]!.routeIndex];
+  private async submit(claimed: WorkItem[]): Promise<void> {
+    const providerName = claimed[0]!.route[claimed[0]!.routeIndex];
     const provider = providerName ? this.deps.providers.get(providerName) : undefined;
     if (!provider) {
       const reason = `provider ${providerName ?? '(none)'} is not enabled`;
-      await this.settleFailures(items, providerName ?? 'none', items.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
+      await this.settleFailures(claimed, providerName ?? 'none', claimed.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
       return;
     }
+    let items = await this.skipOutOfCredit(provider, claimed);
+    if (items.some((item) => item.job.unconfirmedSince)) items = await this.reconcile(provider, items);
+    if (items.length === 0) return;
     const batches = batchesOf(items, provider.capabilities.maxBatchSize);
     if (provider.capabilities.recognisesRetries) {
       await fixSubmissionRefs(
@@ -243,6 +248,73 @@ export class Dispatcher {
       await this.noteHealth(provider.name, outcomes);
       await this.settle(provider, held, outcomes);
     }
+  }
+
+  /**
+   * A provider that said our account there has no credit is skipped (until its balance is read
+   * above the threshold again) by the deliveries that have another provider to go to; the
+   * others try it all the same, since its answer is all they have left.
+   */
+  private async skipOutOfCredit(provider: SmsProvider, items: WorkItem[]): Promise<WorkItem[]> {
+    if (!this.deps.providers.isOutOfCredit(provider.name)) return items;
+    const skipped = items.filter((item) => item.routeIndex + 1 < item.route.length);
+    if (skipped.length === 0) return items;
+    const reason = `${provider.name} said our account there has no credit left; skipped until its balance is read above the threshold`;
+    await this.settleFailures(skipped, provider.name, skipped.map((item) => failure(item.id, 'PROVIDER_OUT_OF_CREDIT', reason, true)));
+    return items.filter((item) => !skipped.includes(item));
+  }
+
+  /**
+   * Before resending a submission whose answer was lost, asks the provider whether it took it:
+   * what it holds is recorded as sent, without a second send; what it does not hold is sent
+   * again (or, after its last try, moves on). When the provider cannot be asked now, nothing is
+   * sent and the question waits for the next try. Returns what is to be sent now.
+   */
+  private async reconcile(provider: SmsProvider, items: WorkItem[]): Promise<WorkItem[]> {
+    const unconfirmed = items.filter((item) => item.job.unconfirmedSince);
+    const fresh = items.filter((item) => !item.job.unconfirmedSince);
+    if (!provider.findSubmitted) return items;
+    let found;
+    try {
+      found = await provider.findSubmitted(
+        unconfirmed.map((item) => ({
+          deliveryId: item.id,
+          messageId: item.messageId,
+          recipient: item.recipient,
+          text: item.text,
+          senderId: item.senderId,
+          reference: item.job.submissionRef ?? undefined,
+          since: item.job.unconfirmedSince!,
+        })),
+      );
+    } catch (error) {
+      const reason = `could not ask ${provider.name} whether it took the submission: ${(error as Error).message}`;
+      this.deps.logger.warn({ provider: provider.name, count: unconfirmed.length, reason }, 'unconfirmed submission not checked; asked again later');
+      const outcomes = unconfirmed.map((item) => ({ ...failure(item.id, 'PROVIDER_UNCONFIRMED', reason, false), ambiguous: true as const }));
+      await this.settleFailures(unconfirmed, provider.name, outcomes);
+      return fresh;
+    }
+    const recipients = new Map(unconfirmed.map((item) => [item.id, item.recipient]));
+    const candidates = found.map((f) => ({ ...f, recipient: recipients.get(f.deliveryId) ?? '' }));
+    const claimedElsewhere = await submissionsOfOthers(this.deps.db, provider.name, candidates);
+    const byId = new Map<string, FoundSubmission>();
+    for (const f of candidates) if (!claimedElsewhere.has(f) && !byId.has(f.deliveryId)) byId.set(f.deliveryId, f);
+    const taken = unconfirmed.filter((item) => byId.has(item.id));
+    if (taken.length > 0) {
+      this.deps.logger.info({ provider: provider.name, count: taken.length }, 'the provider had taken submissions whose answers were lost; not sent again');
+      await this.settle(
+        provider,
+        taken,
+        taken.map((item) => ({ deliveryId: item.id, outcome: 'accepted' as const, providerMessageId: byId.get(item.id)!.providerMessageId, raw: byId.get(item.id)!.raw })),
+      );
+    }
+    const absent = unconfirmed.filter((item) => !byId.has(item.id));
+    const exhausted = absent.filter((item) => item.job.attempt > this.options.retry.maxSubmitAttempts);
+    if (exhausted.length > 0) {
+      const reason = `${provider.name} gave no answer to the last try and has no record of it`;
+      await this.settleFailures(exhausted, provider.name, exhausted.map((item) => failure(item.id, 'PROVIDER_NO_ANSWER', reason, true)));
+    }
+    return [...fresh, ...absent.filter((item) => !exhausted.includes(item))];
   }
 
   /** A claim younger than a third of its lease is certainly still this worker's; an older one is renewed first. */
@@ -315,30 +387,54 @@ export class Dispatcher {
     const failover: string[] = [];
     const now = Date.now();
     const policy = this.options.retry;
+    const provider = this.deps.providers.get(providerName);
     // One draw per submission: its deliveries come back together, as the same submission.
     const jitter = Math.random();
+    if (failures.some((f) => f.outOfCredit) && this.deps.providers.markOutOfCredit(providerName)) {
+      this.deps.logger.warn({ provider: providerName }, 'the provider says our account there has no credit: routing skips it until its balance is read above the threshold');
+    }
     for (const item of items) {
       const f = byId.get(item.id);
       if (!f) continue;
       if (f.errorCode === PACED) {
         // Held back by our own pacing: nothing was sent, so it is not a try.
-        changes.retry.push({ id: item.job.id, attempt: item.job.attempt - 1, runAt: new Date(now + (f.retryAfterMs ?? 1000)) });
-        continue;
-      }
-      const retryHere = !f.permanent && item.job.attempt < policy.maxSubmitAttempts;
-      if (retryHere) {
-        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'RETRY', errorCode: f.errorCode, errorMessage: f.errorMessage });
         changes.retry.push({
           id: item.job.id,
-          attempt: item.job.attempt,
-          runAt: new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs, () => jitter)),
+          attempt: item.job.attempt - 1,
+          runAt: new Date(now + (f.retryAfterMs ?? 1000)),
+          unconfirmedSince: item.job.unconfirmedSince,
         });
+        continue;
+      }
+      const retryAt = () => new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs, () => jitter));
+      const record = (outcome: string) =>
+        attempts.push({ deliveryId: item.id, provider: providerName, outcome, errorCode: f.errorCode, errorMessage: f.errorMessage });
+      if (f.ambiguous && provider?.findSubmitted && item.job.attempt <= policy.maxSubmitAttempts + MAX_UNANSWERED_CHECKS) {
+        // The provider may hold it: it is asked before anything is sent again, also after the last try.
+        record('RETRY');
+        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: retryAt(), unconfirmedSince: item.job.unconfirmedSince ?? new Date(item.claimedAt) });
+      } else if (f.ambiguous && !provider?.capabilities.recognisesRetries) {
+        // It may have been sent, and the provider can neither be asked nor tell a retry: it is
+        // not sent again, and the delivery says so.
+        record('UNCONFIRMED');
+        changes.poll.push({ id: item.job.id, runAt: new Date(now + (provider ? this.firstPollAfter(provider) : 1000)) });
+        transitions.push({
+          deliveryId: item.id,
+          status: 'SENT',
+          provider: providerName,
+          errorCode: 'PROVIDER_UNCONFIRMED',
+          errorMessage: `${providerName} may have taken this message (${f.errorCode}: ${f.errorMessage}); it cannot be asked, so it is not sent again`,
+          onlyFrom: ['QUEUED', 'SCHEDULED'],
+        });
+      } else if (!f.permanent && item.job.attempt < policy.maxSubmitAttempts) {
+        record('RETRY');
+        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: retryAt() });
       } else if (item.routeIndex + 1 < item.route.length) {
-        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED_OVER', errorCode: f.errorCode, errorMessage: f.errorMessage });
+        record('FAILED_OVER');
         failover.push(item.id);
         changes.retry.push({ id: item.job.id, attempt: 0, runAt: new Date(now), newProvider: true });
       } else {
-        attempts.push({ deliveryId: item.id, provider: providerName, outcome: 'FAILED', errorCode: f.errorCode, errorMessage: f.errorMessage });
+        record('FAILED');
         changes.finished.push(item.job.id);
         transitions.push({
           deliveryId: item.id,
@@ -455,6 +551,24 @@ function knownOf(items: WorkItem[]): Map<string, KnownDelivery> {
     known.set(item.id, Object.assign(copyDelivery(item), { attempts: [] }));
   }
   return known;
+}
+
+/**
+ * The deliveries whose found submission is another delivery's (the same text to the same number,
+ * sent before under that id): it is not theirs, so theirs was not taken.
+ */
+async function submissionsOfOthers<F extends FoundSubmission & { recipient: string }>(db: Db, provider: string, found: F[]): Promise<Set<F>> {
+  if (found.length === 0) return new Set();
+  const rows = await sqlOf(db).query<{ providerMessageId: string; recipient: string }>(
+    {
+      name: 'dispatch-submissions-of-others',
+      text: `SELECT provider_message_id AS "providerMessageId", recipient FROM deliveries
+        WHERE provider = $1 AND provider_message_id = ANY($2::text[]) AND id <> ALL($3::uuid[])`,
+    },
+    [provider, [...new Set(found.map((f) => f.providerMessageId))], found.map((f) => f.deliveryId)],
+  );
+  const taken = new Set(rows.map((row) => `${row.providerMessageId}\u0000${row.recipient}`));
+  return new Set(found.filter((f) => taken.has(`${f.providerMessageId}\u0000${f.recipient}`)));
 }
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {

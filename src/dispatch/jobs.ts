@@ -4,7 +4,15 @@ import type { Delivery, DispatchJobKind } from '../db/sql.ts';
 import { DELIVERY_COLUMNS, reviveDelivery } from '../deliveries/records.ts';
 import { isoFormatter } from '../shared/iso-dates.ts';
 
-export type ClaimedJob = { id: bigint; deliveryId: string; kind: DispatchJobKind; attempt: number; submissionRef: string | null };
+export type ClaimedJob = {
+  id: bigint;
+  deliveryId: string;
+  kind: DispatchJobKind;
+  attempt: number;
+  submissionRef: string | null;
+  /** Since when the provider may hold this submission though its answer was lost (ask before resending). */
+  unconfirmedSince: Date | null;
+};
 
 /** A claimed job with its delivery as it stands (absent when the delivery is gone). */
 export type ClaimedWork = {
@@ -49,10 +57,10 @@ const CLAIM = {
       UPDATE dispatch_jobs AS j
       SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', attempt = j.attempt + 1
       WHERE j.id = ANY(ARRAY(SELECT id FROM due UNION ALL SELECT id FROM siblings))
-      RETURNING j.id, j.delivery_id, j.kind, j.attempt, j.submission_ref
+      RETURNING j.id, j.delivery_id, j.kind, j.attempt, j.submission_ref, j.unconfirmed_since
     )
     SELECT c.id::text AS "jobId", c.delivery_id AS "jobDeliveryId", c.kind::text AS kind, c.attempt,
-      c.submission_ref AS "submissionRef", w.*
+      c.submission_ref AS "submissionRef", c.unconfirmed_since AS "unconfirmedSince", w.*
     FROM claimed c LEFT JOIN LATERAL (
       SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
         EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts"
@@ -67,12 +75,13 @@ type ClaimRow = ClaimedDelivery & {
   kind: DispatchJobKind;
   attempt: number;
   submissionRef: string | null;
+  unconfirmedSince: Date | null;
 };
 
 export async function claimWork(db: Db, worker: string, limit: number, leaseMs: number): Promise<ClaimedWork[]> {
   const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, limit, leaseMs]);
-  return rows.map(({ jobId, jobDeliveryId, kind, attempt, submissionRef, ...delivery }) => ({
-    job: { id: BigInt(jobId), deliveryId: jobDeliveryId, kind, attempt, submissionRef },
+  return rows.map(({ jobId, jobDeliveryId, kind, attempt, submissionRef, unconfirmedSince, ...delivery }) => ({
+    job: { id: BigInt(jobId), deliveryId: jobDeliveryId, kind, attempt, submissionRef, unconfirmedSince },
     delivery: delivery.id ? reviveDelivery(delivery) as ClaimedDelivery : undefined,
   }));
 }
@@ -82,7 +91,7 @@ export type JobChanges = {
   /** Jobs that are done. */
   finished: bigint[];
   /** Jobs to run again later, with their try count so far; a failover starts afresh (count 0, no reference). */
-  retry: Array<{ id: bigint; runAt: Date; attempt: number; newProvider?: boolean }>;
+  retry: Array<{ id: bigint; runAt: Date; attempt: number; newProvider?: boolean; unconfirmedSince?: Date | null }>;
   /** Submissions a provider took: each job becomes its delivery's status poll. */
   poll: Array<{ id: bigint; runAt: Date }>;
 };
@@ -102,12 +111,13 @@ const APPLY_CHANGES = {
       DELETE FROM dispatch_jobs WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND locked_by = $1
     ), retried AS (
       UPDATE dispatch_jobs AS j SET run_at = v."runAt", attempt = v.attempt, locked_by = NULL, locked_until = NULL,
-        submission_ref = CASE WHEN v."newProvider" THEN NULL ELSE j.submission_ref END
-      FROM json_to_recordset($3::json) AS v(id bigint, "runAt" timestamptz, attempt int, "newProvider" boolean)
+        submission_ref = CASE WHEN v."newProvider" THEN NULL ELSE j.submission_ref END,
+        unconfirmed_since = CASE WHEN v."newProvider" THEN NULL ELSE v."unconfirmedSince" END
+      FROM json_to_recordset($3::json) AS v(id bigint, "runAt" timestamptz, attempt int, "newProvider" boolean, "unconfirmedSince" timestamptz)
       WHERE j.id = v.id AND j.locked_by = $1
     )
     UPDATE dispatch_jobs AS j SET kind = 'POLL', run_at = v."runAt", attempt = 0, locked_by = NULL, locked_until = NULL,
-      submission_ref = NULL
+      submission_ref = NULL, unconfirmed_since = NULL
     FROM json_to_recordset($4::json) AS v(id bigint, "runAt" timestamptz)
     WHERE j.id = v.id AND j.locked_by = $1
       AND NOT EXISTS (SELECT 1 FROM dispatch_jobs p WHERE p.delivery_id = j.delivery_id AND p.kind = 'POLL')`,
@@ -120,7 +130,15 @@ export async function applyJobChanges(tx: SqlTransaction, worker: string, change
   await tx.query(APPLY_CHANGES, [
     worker,
     finished.map(String),
-    JSON.stringify(retry.map((r) => ({ id: String(r.id), runAt: t.iso(r.runAt), attempt: r.attempt, newProvider: Boolean(r.newProvider) }))),
+    JSON.stringify(
+      retry.map((r) => ({
+        id: String(r.id),
+        runAt: t.iso(r.runAt),
+        attempt: r.attempt,
+        newProvider: Boolean(r.newProvider),
+        unconfirmedSince: r.unconfirmedSince ? t.iso(r.unconfirmedSince) : null,
+      })),
+    ),
     JSON.stringify(poll.map((p) => ({ id: String(p.id), runAt: t.iso(p.runAt) }))),
   ]);
 }

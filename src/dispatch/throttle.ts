@@ -10,45 +10,62 @@ export class Throttled extends Error {
   }
 }
 
+/** A longer window a provider counts requests in (MiM: 1000 an hour, 10000 a day). */
+export type Quota = { requests: number; seconds: number };
+
 /**
- * Each provider's submission rate, shared by every dispatcher through Redis when there is one
- * (falling back to a per-process limit while Redis is away), per process otherwise.
+ * Each provider's request rate, and its longer quotas, shared by every dispatcher through
+ * Redis when there is one (falling back to a per-process limit while Redis is away), per
+ * process otherwise.
  */
 export class ProviderThrottle {
-  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly limiters = new Map<string, RateLimiterAbstract[]>();
 
   constructor(
     private readonly redis: Redis | undefined,
     private readonly prefix = 'sms-gateway',
   ) {}
 
-  /** Waits for a slot of `provider` (at most 2 s), or throws Throttled with the wait left. */
-  async take(provider: string, perSecond: number): Promise<void> {
-    const limiter = this.limiterFor(provider, perSecond);
+  /**
+   * Waits for a slot of `provider` in its rate and in every quota (at most 2 s), or throws
+   * Throttled with the wait left. A slot refused by one window is given back to the others.
+   */
+  async take(provider: string, perSecond: number, quotas: readonly Quota[] = []): Promise<void> {
+    const limiters = this.limitersFor(provider, perSecond, quotas);
     for (;;) {
+      const taken: RateLimiterAbstract[] = [];
       try {
-        await limiter.consume(provider);
+        for (const limiter of limiters) {
+          await limiter.consume(provider);
+          taken.push(limiter);
+        }
         return;
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
+        await Promise.all(taken.map((limiter) => limiter.reward(provider).catch(() => undefined)));
         if (error.msBeforeNext > MAX_WAIT_MS) throw new Throttled(error.msBeforeNext);
         await new Promise((resolve) => setTimeout(resolve, error.msBeforeNext));
       }
     }
   }
 
-  private limiterFor(provider: string, perSecond: number): RateLimiterAbstract {
-    let limiter = this.limiters.get(provider);
-    if (limiter) return limiter;
+  private limitersFor(provider: string, perSecond: number, quotas: readonly Quota[]): RateLimiterAbstract[] {
+    let limiters = this.limiters.get(provider);
+    if (limiters) return limiters;
     // Whole rates are counted per second; others (Mifumo's 100 a minute) per minute.
-    const window = Number.isInteger(perSecond)
+    const rate = Number.isInteger(perSecond)
       ? { points: perSecond, duration: 1 }
       : { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
-    const memory = new RateLimiterMemory({ ...window, keyPrefix: 'provider' });
-    limiter = this.redis
-      ? new RateLimiterRedis({ ...window, storeClient: this.redis, keyPrefix: `${this.prefix}:provider-rate`, insuranceLimiter: memory, rejectIfRedisNotReady: true })
-      : memory;
-    this.limiters.set(provider, limiter);
-    return limiter;
+    // The longest window first: a request it refuses takes nothing from the shorter ones.
+    const windows = [...quotas.map((q) => ({ points: q.requests, duration: q.seconds })).sort((a, b) => b.duration - a.duration), rate];
+    limiters = windows.map((window) => {
+      const keyPrefix = `provider-rate-${window.duration}`;
+      const memory = new RateLimiterMemory({ ...window, keyPrefix });
+      return this.redis
+        ? new RateLimiterRedis({ ...window, storeClient: this.redis, keyPrefix: `${this.prefix}:${keyPrefix}`, insuranceLimiter: memory, rejectIfRedisNotReady: true })
+        : memory;
+    });
+    this.limiters.set(provider, limiters);
+    return limiters;
   }
 }

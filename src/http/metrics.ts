@@ -32,6 +32,18 @@ export class Metrics {
     labelNames: ['provider', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly unknownStatuses = new Counter({
+    name: 'sms_gateway_provider_unknown_statuses_total',
+    help: 'Statuses a provider reported that the gateway does not know (the delivery is left as it was)',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+  readonly providerBalance = new Gauge({
+    name: 'sms_gateway_provider_balance',
+    help: "Each enabled upstream provider's balance, as last read (in its own currency or unit)",
+    labelNames: ['provider', 'currency'] as const,
+    registers: [this.registry],
+  });
   readonly websockets = new Gauge({
     name: 'sms_gateway_websocket_connections',
     help: 'Open GraphQL WebSocket connections',

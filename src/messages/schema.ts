@@ -94,6 +94,11 @@ const SmsQuote = builder.objectRef<QuoteShape>('SmsQuote').implement({
     cost: t.string({ resolve: (q) => formatMoney(q.cost) }),
     currency: t.exposeString('currency'),
     balanceAfter: t.string({ resolve: (q) => formatMoney(q.cost.negated().plus(q.balance)) }),
+    provider: t.string({
+      nullable: true,
+      description: 'The provider that would carry it (the first of its route that can); null when none can (sendSms: NO_ROUTE).',
+      resolve: (q) => q.provider,
+    }),
   }),
 });
 
@@ -125,7 +130,7 @@ builder.queryField('smsQuote', (t) =>
     args: { input: t.arg({ type: SendSmsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await limit(ctx, 'status');
-      const plan = planSend(input, ctx.caller, ctx.services.config, ctx.services.providers);
+      const plan = planSend(input, ctx.caller, ctx.services.config, ctx.services.providers, { quote: true });
       const account = await ctx.services.db.account.findUniqueOrThrow({
         where: { id: ctx.caller.accountId },
         select: { balance: true },

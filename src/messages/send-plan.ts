@@ -4,6 +4,8 @@ import type { Config } from '../config.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { analyseText, MAX_SEGMENTS, type SmsEncoding } from './encoding.ts';
+import { whyNotCarried } from '../providers/capabilities.ts';
+import type { Cargo } from '../providers/types.ts';
 import { Decimal } from './money.ts';
 import { segmentPrice } from './pricing.ts';
 import { normaliseRecipients, type RejectedRecipient } from './recipients.ts';
@@ -44,6 +46,8 @@ export type SendPlan = {
   scheduledAt: Date | null;
   reference: string | null;
   requestedProvider: string | null;
+  /** The provider that would carry it (the first delivery's), null when none can. */
+  provider: string | null;
   requestHash: string;
 };
 
@@ -56,6 +60,7 @@ export function planSend(
   caller: Caller,
   config: Pick<Config, 'defaultCountry' | 'defaultSenderId' | 'priceTable' | 'routes'>,
   providers: ProviderRegistry,
+  options: { quote?: boolean } = {},
 ): SendPlan {
   const senderId = input.senderId ?? config.defaultSenderId;
   const requestedProvider = input.provider ?? null;
@@ -81,16 +86,29 @@ export function planSend(
   let sharedText: ReturnType<typeof assertFits> | undefined;
   // Unpersonalised, the text must fit even when no recipient is valid.
   if (!input.personalized?.length) sharedText = assertFits(input.message);
-  const byCountry = new Map<string, { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal> }>();
+  const byCountry = new Map<
+    string,
+    { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal>; carried: Map<string, CarriedRoute>; sharedCarried?: CarriedRoute }
+  >();
   const countryOf = (country: string) => {
     let known = byCountry.get(country);
     if (!known) {
       const route = routeFor(country, caller, requestedProvider, config.routes, providers);
       const price = caller.isTest ? new Decimal(0) : segmentPrice(config.priceTable, caller.currency, country);
-      known = { route, segmentPrice: price, prices: new Map() };
+      known = { route, segmentPrice: price, prices: new Map(), carried: new Map() };
       byCountry.set(country, known);
     }
     return known;
+  };
+  // Which providers of the route can carry a text depends only on its shape: worked out once per shape and country.
+  const carriedBy = (country: ReturnType<typeof countryOf>, cargo: Cargo): CarriedRoute => {
+    const key = `${cargo.encoding}\u0000${cargo.segments}\u0000${cargo.characters}`;
+    let carried = country.carried.get(key);
+    if (!carried) {
+      carried = carryingRoute(country.route, cargo, providers);
+      country.carried.set(key, carried);
+    }
+    return carried;
   };
   const segmentsBought = new Map<string, number>();
   for (const target of accepted) {
@@ -111,6 +129,12 @@ export function planSend(
       rejected.push({ input: target.input, code: 'NO_ROUTE', reason: `no enabled provider delivers to ${target.country}` });
       continue;
     }
+    const cargo = () => ({ country: target.country, encoding: analysis.encoding, segments: analysis.segments, characters: (body ?? input.message).length });
+    const carried = body === null ? (country.sharedCarried ??= carriedBy(country, cargo())) : carriedBy(country, cargo());
+    if (carried.route.length === 0) {
+      rejected.push({ input: target.input, code: 'NO_ROUTE', reason: carried.why });
+      continue;
+    }
     for (const ch of analysis.unicodeCharacters) unicode.add(ch);
     if (analysis.encoding === 'UCS2') encoding = 'UCS2';
     segments = Math.max(segments, analysis.segments);
@@ -120,15 +144,18 @@ export function planSend(
       country.prices.set(analysis.segments, price);
     }
     segmentsBought.set(target.country, (segmentsBought.get(target.country) ?? 0) + analysis.segments);
-    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route: country.route });
+    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route: carried.route });
   }
   let cost = new Decimal(0);
   for (const [country, bought] of segmentsBought) cost = cost.plus(byCountry.get(country)!.segmentPrice.times(bought));
 
-  if (deliveries.length === 0) {
+  const unroutable = rejected.find((r) => r.code === 'NO_ROUTE');
+  if (deliveries.length === 0 && !(unroutable && options.quote)) {
+    if (unroutable) throw new GatewayError('NO_ROUTE', `No enabled provider can carry this message: ${unroutable.reason}.`, { rejectedRecipients: rejected });
     throw new GatewayError('NO_VALID_RECIPIENTS', 'None of the recipients can be sent to.', { rejectedRecipients: rejected });
   }
   if (segments === 0) segments = analyseText(input.message).segments;
+  const firstRoute = deliveries[0]?.route ?? [];
 
   return {
     text: input.message,
@@ -143,6 +170,7 @@ export function planSend(
     scheduledAt: input.scheduleTime ?? null,
     reference: input.reference ?? null,
     requestedProvider,
+    provider: firstRoute.find((name) => !providers.isOutOfCredit(name)) ?? firstRoute[0] ?? null,
     requestHash: hashRequest(input, senderId),
   };
 }
@@ -167,6 +195,20 @@ function assertFits(text: string, recipient?: string) {
     );
   }
   return analysis;
+}
+
+type CarriedRoute = { route: string[]; why: string };
+
+/** The providers of `route` that can carry the message, in order; with none, why each cannot. */
+function carryingRoute(route: string[], cargo: Cargo, providers: ProviderRegistry): CarriedRoute {
+  const refusals: string[] = [];
+  const carrying = route.filter((name) => {
+    const capabilities = providers.get(name)?.capabilities;
+    const why = capabilities ? whyNotCarried(capabilities.carries, cargo) : 'is not enabled';
+    if (why) refusals.push(`${name} ${why}`);
+    return why === undefined;
+  });
+  return { route: carrying, why: refusals.join('; ') };
 }
 
 function routeFor(

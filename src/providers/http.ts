@@ -6,7 +6,7 @@ import { Throttled } from '../dispatch/throttle.ts';
  */
 export type HttpResult =
   | { ok: true; status: number; headers: Headers; text: string; json: unknown }
-  | { ok: false; kind: 'timeout' | 'network'; message: string }
+  | { ok: false; kind: 'timeout' | 'network'; message: string; /** The request may have reached the provider. */ mayHaveArrived: boolean }
   /** Not sent: our own pacing of the provider has no slot for it now. */
   | { ok: false; kind: 'paced'; message: string; retryAfterMs: number };
 
@@ -51,10 +51,15 @@ export async function httpJson(request: HttpRequest): Promise<HttpResult> {
   } catch (error) {
     const name = (error as Error).name;
     if (name === 'TimeoutError' || name === 'AbortError') {
-      return { ok: false, kind: 'timeout', message: `no answer within ${request.timeoutMs} ms` };
+      return { ok: false, kind: 'timeout', message: `no answer within ${request.timeoutMs} ms`, mayHaveArrived: true };
     }
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    return { ok: false, kind: 'network', message: cause?.code ?? cause?.message ?? (error as Error).message };
+    return {
+      ok: false,
+      kind: 'network',
+      message: cause?.code ?? cause?.message ?? (error as Error).message,
+      mayHaveArrived: !NEVER_CONNECTED.has(cause?.code ?? ''),
+    };
   }
 }
 
@@ -68,12 +73,27 @@ export function retryAfterMs(headers: Headers): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
+/** Errors that mean no connection was made, so nothing was sent. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export class ProviderUnavailableError extends Error {}
+
+/** How a whole request failed, as adapters describe it before spreading it over its items. */
+export type RequestFailure = {
+  permanent: boolean;
+  errorCode: string;
+  errorMessage: string;
+  retryAfterMs?: number;
+  raw?: unknown;
+  status?: 'FAILED' | 'REJECTED';
+  ambiguous?: true;
+  outOfCredit?: true;
+};
 
 /** Outcomes for every item of a batch that failed as a whole (timeout, 5xx, 429, garbage). */
 export function failAll<T extends { deliveryId: string }>(
   items: T[],
-  failure: { permanent: boolean; errorCode: string; errorMessage: string; retryAfterMs?: number; raw?: unknown; status?: 'FAILED' | 'REJECTED' },
+  failure: RequestFailure,
 ) {
   return items.map((item) => ({
     deliveryId: item.deliveryId,
@@ -84,11 +104,13 @@ export function failAll<T extends { deliveryId: string }>(
     errorMessage: failure.errorMessage,
     ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
     ...(failure.raw !== undefined ? { raw: failure.raw } : {}),
+    ...(failure.ambiguous ? { ambiguous: true as const } : {}),
+    ...(failure.outOfCredit ? { outOfCredit: true as const } : {}),
   }));
 }
 
 /** The transport-level failures every adapter treats the same way. */
-export function transportFailure(result: Exclude<HttpResult, { ok: true }>) {
+export function transportFailure(result: Exclude<HttpResult, { ok: true }>): RequestFailure {
   if (result.kind === 'paced') {
     return { permanent: false, errorCode: PACED, errorMessage: result.message, retryAfterMs: result.retryAfterMs };
   }
@@ -96,13 +118,25 @@ export function transportFailure(result: Exclude<HttpResult, { ok: true }>) {
     permanent: false,
     errorCode: result.kind === 'timeout' ? 'PROVIDER_TIMEOUT' : 'PROVIDER_UNREACHABLE',
     errorMessage: result.message,
+    ...(result.mayHaveArrived ? { ambiguous: true as const } : {}),
+  };
+}
+
+/** A 2xx or 4xx whose body is not what the provider documents: it may have taken the message. */
+export function unreadableAnswer(result: Extract<HttpResult, { ok: true }>): RequestFailure {
+  return {
+    permanent: false,
+    errorCode: 'PROVIDER_BAD_RESPONSE',
+    errorMessage: `unreadable answer (HTTP ${result.status})`,
+    ambiguous: true,
+    raw: result.text.slice(0, 500),
   };
 }
 
 /** A request held back by our own pacing: no try was made, so none is counted. */
 export const PACED = 'PROVIDER_PACED';
 
-export function httpFailure(result: Extract<HttpResult, { ok: true }>) {
+export function httpFailure(result: Extract<HttpResult, { ok: true }>): RequestFailure | undefined {
   if (result.status === 429) {
     return {
       permanent: false,
@@ -112,7 +146,8 @@ export function httpFailure(result: Extract<HttpResult, { ok: true }>) {
     };
   }
   if (result.status >= 500) {
-    return { permanent: false, errorCode: 'PROVIDER_ERROR', errorMessage: `the provider failed (HTTP ${result.status})` };
+    // The provider failed while handling it: perhaps after it had taken the message.
+    return { permanent: false, errorCode: 'PROVIDER_ERROR', errorMessage: `the provider failed (HTTP ${result.status})`, ambiguous: true };
   }
   return undefined;
 }

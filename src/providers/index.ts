@@ -12,11 +12,11 @@ import type { SmsProvider } from './types.ts';
 /** Every upstream provider the gateway can talk to, in the order `providers status` lists them. */
 export const PROVIDER_MODULES = [mifumo, mimsms, mtnCongo, nextsms] as unknown as ReadonlyArray<ProviderModule<unknown>>;
 
-/** How a provider paces its requests: given its name and its own rate, a function taking one slot. */
-export type PaceFor = (provider: string, defaultRatePerSecond: number) => () => Promise<void>;
+/** How a provider paces its requests: given its name, its own rate and quotas, a function taking one slot. */
+export type PaceFor = (provider: string, defaultRatePerSecond: number, quotas: ReadonlyArray<{ requests: number; seconds: number }>) => () => Promise<void>;
 
 /** The providers this process may route to: the sandbox, and every upstream whose credentials are set. */
-export function createProviders(config: Config, logger: Logger, paceFor?: PaceFor): ProviderRegistry {
+export function createProviders(config: Config, logger: Logger, paceFor?: PaceFor, onUnknownStatus?: (provider: string) => void): ProviderRegistry {
   const providers: SmsProvider[] = [createSandboxProvider({ deliveryDelayMs: config.sandboxDeliveryDelayMs })];
   const disabled: string[] = [];
   for (const module of PROVIDER_MODULES) {
@@ -25,13 +25,14 @@ export function createProviders(config: Config, logger: Logger, paceFor?: PaceFo
       disabled.push(module.name);
       continue;
     }
-    let rate = 1;
+    let capabilities: SmsProvider['capabilities'] | undefined;
     const provider = module.create(settings, {
       logger: logger.child({ provider: module.name }),
       timeoutMs: config.providerTimeoutMs,
-      ...(paceFor ? { pace: () => paceFor(module.name, rate)() } : {}),
+      ...(paceFor ? { pace: () => paceFor(module.name, capabilities?.maxRequestsPerSecond ?? 1, capabilities?.quotas ?? [])() } : {}),
+      ...(onUnknownStatus ? { onUnknownStatus: () => onUnknownStatus(module.name) } : {}),
     });
-    rate = provider.capabilities.maxRequestsPerSecond;
+    capabilities = provider.capabilities;
     providers.push(provider);
   }
   logger.info({ enabled: providers.map((p) => p.name), disabled }, 'providers');

@@ -2,6 +2,9 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { PROVIDER_MODULES } from './index.ts';
+import { resolveCallbackSecret } from '../callbacks/secret.ts';
+import { callbackBase, callbackUrl } from '../callbacks/urls.ts';
+import { pino } from 'pino';
 
 export type ProviderStatusLine = {
   provider: string;
@@ -37,4 +40,21 @@ export async function providerStatus(config: Config, db: Db, logger: Logger): Pr
       return line;
     }),
   );
+}
+
+/**
+ * Each enabled provider that reports by calling back, with the URL it must call: PUBLIC_URL (or
+ * this machine at PORT) and the callback token, the one CALLBACK_SECRET sets or the gateway
+ * generated and stored.
+ */
+export async function providerCallbacks(config: Config, db: Db): Promise<Array<{ provider: string; url: string }>> {
+  const secret = await resolveCallbackSecret(db, config.callbackSecret);
+  const base = callbackBase(config.publicUrl, config.port);
+  const silent = pino({ level: 'silent' });
+  return PROVIDER_MODULES.flatMap((module) => {
+    const settings = module.configure(config.env);
+    if (settings === undefined) return [];
+    const adapter = module.create(settings, { logger: silent, timeoutMs: config.providerTimeoutMs });
+    return adapter.capabilities.reports === 'callback' && adapter.parseCallback ? [{ provider: module.name, url: callbackUrl(base, module.name, secret) }] : [];
+  });
 }

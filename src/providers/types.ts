@@ -1,4 +1,5 @@
 import type { DeliveryStatus } from '../db/sql.ts';
+import type { SmsEncoding } from '../messages/encoding.ts';
 
 /** The names users may put in `provider`, and that appear in `Delivery.provider` and callback paths. */
 export const PROVIDER_NAMES = ['mifumo', 'mimsms', 'mtn_congo', 'nextsms', 'sandbox'] as const;
@@ -13,6 +14,8 @@ export type ProviderCapabilities = {
   firstPollAfterMs: number;
   /** Submissions per second the provider accepts from us. */
   maxRequestsPerSecond: number;
+  /** Longer windows the provider also counts our requests in (MiM: an hour, a day). */
+  quotas?: ReadonlyArray<{ requests: number; seconds: number }>;
   /** Different texts per recipient in one request ('native'), or one request per distinct text ('rendered'). */
   personalisation: 'native' | 'rendered';
   /** Whether the provider can hold a message until a given time itself (the gateway holds scheduled messages itself; informational). */
@@ -23,7 +26,24 @@ export type ProviderCapabilities = {
    * so that a retry after a crash carries the same one and the same deliveries.
    */
   recognisesRetries: boolean;
+  /** What one message may be for this provider to carry it: the router skips it for anything else. */
+  carries: Carriage;
+  /** Whether the provider's API tells its balance (MTN Congo's does not). */
+  balance: boolean;
 };
+
+export type Carriage = {
+  /** Longest text, in characters as the provider counts them (UTF-16 units); unset: what the gateway allows. */
+  maxCharacters?: number;
+  /** Whether it joins a text longer than one SMS from parts; false: one segment only. */
+  multipart: boolean;
+  /** Destination regions (ISO 3166 alpha-2) it delivers to; unset: any. */
+  countries?: readonly string[];
+  encodings: readonly SmsEncoding[];
+};
+
+/** One message as the router sees it, to decide which provider can carry it. */
+export type Cargo = { country: string; encoding: SmsEncoding; segments: number; characters: number };
 
 /** One recipient of a submission (the submission's own reference is SubmitBatch.reference). */
 export type OutboundSms = {
@@ -59,6 +79,13 @@ export type SubmitFailure = {
   errorMessage: string;
   /** The provider's own hint of when to try again. */
   retryAfterMs?: number;
+  /**
+   * The request may have reached the provider and been acted on (a timeout, a dropped
+   * connection, a 5xx, an unreadable answer): the provider is asked before anything is resent.
+   */
+  ambiguous?: true;
+  /** The provider said our account there has no credit left. */
+  outOfCredit?: true;
   raw?: unknown;
 };
 
@@ -79,6 +106,12 @@ export type StatusReport = {
 };
 
 export type ProviderBalance = { amount: string; currency: string };
+
+/** A submission whose answer was lost, as the provider is asked about it. */
+export type UnconfirmedSms = OutboundSms & { senderId: string; reference?: string; since: Date };
+
+/** What the provider has of an unconfirmed submission: each delivery it holds, with its id there. */
+export type FoundSubmission = { deliveryId: string; providerMessageId: string; raw?: unknown };
 
 /** An HTTP request a provider made to `/callbacks/<provider>`. */
 export type CallbackRequest = {
@@ -111,6 +144,13 @@ export interface SmsProvider {
   /** Current status of submitted deliveries; a delivery left out has nothing new. Throws when the provider cannot be asked. */
   fetchStatus(queries: StatusQuery[]): Promise<StatusReport[]>;
   fetchBalance(): Promise<ProviderBalance>;
+  /**
+   * Asks the provider which of these submissions, whose answers were lost, it holds (absent: it
+   * cannot be asked). Throws when the provider cannot answer now; a delivery left out was not
+   * taken. A delivery may be found under several ids when the provider cannot tell it from
+   * another of the same text and number: the dispatcher keeps the one no other delivery has.
+   */
+  findSubmitted?(items: UnconfirmedSms[]): Promise<FoundSubmission[]>;
   /** Reads a delivery-report callback; throws MalformedCallbackError for a body of the wrong shape. */
   parseCallback?(request: CallbackRequest): CallbackReport[];
 }
@@ -122,6 +162,8 @@ export type StatusMapping = {
   errorMessage: string | null;
   /** For failures: whether a retry (or another provider) could succeed. */
   permanent: boolean;
+  /** The failure says our account at the provider has no credit left. */
+  outOfCredit?: true;
 };
 
 /** What an adapter is given besides its own configuration. */
@@ -131,4 +173,6 @@ export type ProviderDeps = {
   timeoutMs: number;
   /** Takes a slot of the provider's request rate before each request (the dispatcher's pacing). */
   pace?: () => Promise<void>;
+  /** Counts a status the provider sent that the adapter does not know (left as it was). */
+  onUnknownStatus?: () => void;
 };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
 import type { SimulatorServer } from '../../src/providers/simulator/server.ts';
-import type { OutboundSms, SmsProvider, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
+import type { OutboundSms, SmsProvider, StatusQuery, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { DeliveryReports, DeliveryUpdated, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
@@ -130,6 +130,35 @@ describe.each(HARNESSES)('$module.name', (harness: ProviderHarness<any>) => {
     const byId = Object.fromEntries(reports.map((r) => [r.deliveryId, r.status]));
     expect(byId[queries[0]!.deliveryId]).toBe('DELIVERED');
     expect(['FAILED', 'REJECTED']).toContain(byId[queries[1]!.deliveryId]);
+  });
+
+  it('keeps the reports of the status requests that were answered when another one fails', async () => {
+    const batches = [batchOf([harness.numbers.delivered[0]!]), batchOf([harness.numbers.delivered[1]!])];
+    const queries: StatusQuery[] = [];
+    for (const batch of batches) queries.push(...statusQueriesFor(batch, await adapter.send(batch)));
+    expect(new Set(queries.map((q) => q.providerMessageId)).size).toBe(2);
+    await eventually(async () => (await adapter.fetchStatus(queries)).length === 2, 'both reports');
+
+    sim.injectFault({ kind: 'http500', times: 1, path: harness.paths.status });
+    const reports = await adapter.fetchStatus(queries);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ status: 'DELIVERED' });
+    expect(queries.map((q) => q.deliveryId)).toContain(reports[0]!.deliveryId);
+  });
+
+  it('marks a submission whose connection dropped after it was taken as ambiguous, and finds it where the provider can be asked', async () => {
+    sim.injectFault({ kind: 'drop', times: 1, path: harness.paths.send });
+    const since = new Date();
+    const batch = batchOf([harness.numbers.delivered[0]!], `Lost ${randomUUID()}`);
+    const [outcome] = await adapter.send(batch);
+    expect(outcome).toMatchObject({ outcome: 'failed', permanent: false, ambiguous: true });
+    if (!adapter.findSubmitted) return;
+    const item = batch.items[0]!;
+    const found = await adapter.findSubmitted([{ ...item, senderId: batch.senderId, reference: batch.reference, since }]);
+    expect(found).toEqual([expect.objectContaining({ deliveryId: item.deliveryId, providerMessageId: expect.any(String) })]);
+    // A submission the provider never took is not found.
+    const other = batchOf([harness.numbers.delivered[1]!], `Never sent ${randomUUID()}`);
+    expect(await adapter.findSubmitted([{ ...other.items[0]!, senderId: other.senderId, reference: other.reference, since }])).toEqual([]);
   });
 
   describe('through the gateway', () => {

@@ -14,6 +14,8 @@ export type ProviderHarness<Config> = {
    * path, headers and body fields. Throws (through expect) when they differ.
    */
   expectDocumentedSubmission(request: RecordedRequest, batch: SubmitBatch, config: Config): void;
+  /** Where submissions and status requests go (MTN Congo: one endpoint for both). */
+  paths: { send: string; status: string };
   /** How many HTTP submissions a batch of `n` recipients with one text takes. */
   submissionsFor(n: number): number;
   /** Every status and error code of the document, with what it must map to. */

@@ -333,18 +333,19 @@ describe('mimsms through the gateway', () => {
     await sim.stop();
   });
 
-  it('ends REJECTED with the code for a number MiM refuses and one outside Bangladesh, calling MiM once', async () => {
+  it('ends REJECTED with the code for a number MiM refuses, refuses one outside Bangladesh before sending, calling MiM once', async () => {
     const { apiKey, accountId } = await gateway.account();
     const updates = new Collector(wsClient(gateway.wsUrl, apiKey), DeliveryUpdated);
     await gateway.subscribersLive(accountId);
     const recipients = ['+8801712345677', '+255712345671'];
-    await gqlData(gateway.graphqlUrl, apiKey, SendSms, { input: { message: 'Refused', recipients, provider: 'mimsms' } });
+    const sent = await gqlData(gateway.graphqlUrl, apiKey, SendSms, { input: { message: 'Refused', recipients, provider: 'mimsms' } });
+    expect(sent.sendSms.rejectedRecipients).toEqual([expect.objectContaining({ input: '+255712345671', code: 'NO_ROUTE' })]);
     const isFinal = (u: (typeof updates.items)[number]) => u.deliveryUpdated.delivery.status === 'REJECTED';
-    await updates.until((items) => items.filter(isFinal).length === 2, 'two rejections');
+    await updates.until((items) => items.filter(isFinal).length === 1, 'the rejection');
     updates.dispose();
 
     const codes = Object.fromEntries(updates.items.filter(isFinal).map((u) => [u.deliveryUpdated.delivery.recipient, u.deliveryUpdated.delivery.errorCode]));
-    expect(codes).toEqual({ '+8801712345677': 'MIMSMS_REJECTED', '+255712345671': 'MIMSMS_UNSUPPORTED_RECIPIENT' });
+    expect(codes).toEqual({ '+8801712345677': 'MIMSMS_REJECTED' });
     expect(sim.requests('/send-sms').map((r) => (r.body as { phone: string }).phone)).toEqual(['8801712345677']);
   });
 });

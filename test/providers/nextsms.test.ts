@@ -6,6 +6,10 @@ import { createNextsmsSimulator, type NextsmsSimulatorOptions } from '../../src/
 import { SimulatorServer, type SimResponse } from '../../src/providers/simulator/server.ts';
 import type { OutboundSms, SubmitBatch, SubmitOutcome } from '../../src/providers/types.ts';
 import { eventually } from '../support/process.ts';
+import { gqlData } from '../support/client.ts';
+import { MessageById, SendSms } from '../support/documents.ts';
+import { startGateway, type TestGateway } from '../support/gateway.ts';
+import { nextsmsStatusObject } from '../../src/providers/nextsms/status-map.ts';
 import { capturingLogger, statusQueriesFor } from './harness.ts';
 
 // Behaviour of NextSMS the shared contract suite does not cover (provider-docs/003 and 004).
@@ -312,23 +316,28 @@ describe('nextsms adapter with answers the simulator does not give', () => {
     expect(failure(refused[0])).toEqual({ status: 'FAILED', errorCode: 'NEXTSMS_BAD_REQUEST', permanent: true });
   });
 
-  it('prefers a delivered log over another final one, and ignores results of another reference', async () => {
+  it('takes the log row of the number sent closest to the submission, never one of another reference or out of its time', async () => {
     const status = (id: number, name: string) => ({ groupId: 0, groupName: '', id, name, description: '' });
+    const sentAt = new Date('2026-01-01T07:00:30Z');
     answer = {
       status: 200,
       body: {
         results: [
-          { messageId: '1', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:01:00', to: '255712345671', smsCount: 1, status: status(76, 'UNDELIVERABLE'), error: null },
-          { messageId: '2', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:02:00', to: '255712345671', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
-          { messageId: '3', sentAt: '2026-01-01 10:00:00', doneAt: '2026-01-01 10:02:00', to: '255712345672', reference: 'other', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          // Another submission to the same number a minute later: not ours.
+          { messageId: '1', sentAt: '2026-01-01 10:01:30', doneAt: '2026-01-01 10:02:00', to: '255712345671', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          { messageId: '2', sentAt: '2026-01-01 10:00:29', doneAt: '2026-01-01 10:01:00', to: '255712345671', smsCount: 1, status: status(76, 'UNDELIVERABLE'), error: null },
+          { messageId: '3', sentAt: '2026-01-01 10:00:30', doneAt: '2026-01-01 10:02:00', to: '255712345672', reference: 'other', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
+          // The same number a day earlier: not ours either.
+          { messageId: '4', sentAt: '2025-12-31 10:00:30', doneAt: '2025-12-31 10:02:00', to: '255712345673', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
         ],
       },
     };
     const reports = await adapterFor(server).fetchStatus([
-      { deliveryId: 'd1', providerMessageId: 'ref', recipient: '+255712345671', sentAt: new Date() },
-      { deliveryId: 'd2', providerMessageId: 'ref', recipient: '+255712345672', sentAt: new Date() },
+      { deliveryId: 'd1', providerMessageId: 'ref', recipient: '+255712345671', sentAt },
+      { deliveryId: 'd2', providerMessageId: 'ref', recipient: '+255712345672', sentAt },
+      { deliveryId: 'd3', providerMessageId: 'ref', recipient: '+255712345673', sentAt },
     ]);
-    expect(reports).toEqual([expect.objectContaining({ deliveryId: 'd1', status: 'DELIVERED', at: new Date('2026-01-01T07:02:00Z') })]);
+    expect(reports).toEqual([expect.objectContaining({ deliveryId: 'd1', status: 'FAILED', errorCode: 'NEXTSMS_UNDELIVERABLE', at: new Date('2026-01-01T07:01:00Z') })]);
   });
 
   it('throws when the logs cannot be read', async () => {
@@ -336,5 +345,39 @@ describe('nextsms adapter with answers the simulator does not give', () => {
     await expect(
       adapterFor(server).fetchStatus([{ deliveryId: 'd1', providerMessageId: 'ref', recipient: '+255712345671', sentAt: new Date() }]),
     ).rejects.toThrow(/NextSMS logs/);
+  });
+});
+
+describe('an unknown NextSMS operator report (group 20) through the gateway', () => {
+  let server: SimulatorServer;
+  let gateway: TestGateway;
+  const unknown = { groupId: 20, groupName: 'DELIVERY', id: 81, name: 'NEW_OPERATOR_STATE', description: 'A state 003 does not list' };
+  const tanzanianNow = () => new Date(Date.now() + 3 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+
+  beforeAll(async () => {
+    server = new SimulatorServer('nextsms-unknown-report');
+    server.route('POST', '/api/sms/v1/text/single', (request) => ({
+      status: 200,
+      body: { messages: [{ to: (request.body as { to: string }).to, status: nextsmsStatusObject(7), smsCount: 1 }] },
+    }));
+    server.route('GET', '/api/sms/v1/logs', (request) => ({
+      status: 200,
+      body: { results: [{ messageId: '1', sentAt: tanzanianNow(), doneAt: tanzanianNow(), to: request.query.to, from: 'X', text: 'x', smsCount: 1, status: unknown, error: null }] },
+    }));
+    await server.start();
+    gateway = await startGateway({ ...nextsms.environment(config, server.url), ROUTES: JSON.stringify({ default: ['nextsms'] }), REPORT_POLL_AFTER_MS: '50', PROVIDER_BALANCE_CHECK_MS: '0' });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+    await server.stop();
+  });
+
+  it('leaves the delivery as it was, and counts the status in /metrics', async () => {
+    const { apiKey } = await gateway.account();
+    const sent = await gqlData(gateway.graphqlUrl, apiKey, SendSms, { input: { message: 'Unknown report', recipients: ['+255712345671'] } });
+    const counted = /sms_gateway_provider_unknown_statuses_total\{provider="nextsms"\} ([1-9]\d*)/;
+    await eventually(async () => counted.test(await (await fetch(`${gateway.url}/metrics`)).text()), 'the unknown status counted');
+    const message = (await gqlData(gateway.graphqlUrl, apiKey, MessageById, { id: sent.sendSms.message.id })).message!;
+    expect(message.deliveries[0]).toMatchObject({ status: 'SENT', errorCode: null });
   });
 });

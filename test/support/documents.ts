@@ -42,6 +42,7 @@ export const SmsQuote = graphql(`
       cost
       currency
       balanceAfter
+      provider
     }
   }
 `);

@@ -6,21 +6,29 @@
  * Choices where the document is silent:
  * - One `message_id` covers every recipient of a request, so a delivery is identified by
  *   (message_id, recipient), in callbacks and in status answers.
- * - The document caps `message` at 160 characters. Longer texts are not sent (a permanent
- *   failure, so the delivery moves on to the next provider of its route).
+ * - The document caps `message` at 160 characters: the router does not give Mifumo longer
+ *   texts (capabilities.carries); should one come anyway it is not sent (a permanent failure,
+ *   so the delivery moves on to the next provider of its route). Mifumo documents no error for
+ *   a lack of credit, so none is recognised as one.
  * - Requests carry at most 100 recipients (the document gives no limit).
- * - Mifumo has no field for our reference: a submission whose answer is lost (timeout, garbled
- *   body) is retried and may reach the recipient twice. That is the one provider where it can.
+ * - Mifumo has no field for our reference. A submission whose answer is lost (a timeout, a
+ *   dropped connection, a 5xx, a garbled body) is looked for before anything is resent: the
+ *   delivery reports created since the lost try (less 2 minutes for clocks apart) whose
+ *   sender_id is ours and whose content_preview starts our text, then each one's status, whose
+ *   delivery_details name the recipients (findSubmitted). A recipient found there is taken as
+ *   sent under that message_id; only the others are sent again. The document does not say how
+ *   long a preview is: any non-empty start of our text counts.
  * - `SMS_SEND_FAILED` and `INTERNAL_ERROR` are retried; the request errors (bad numbers, empty
  *   text) and credential errors are permanent.
  * - A message with no final report is polled on its status endpoint as a safety net.
  */
-import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } from '../http.ts';
-import type { ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome, OutboundSms } from '../types.ts';
+import { failAll, httpFailure, httpJson, transportFailure, unreadableAnswer, type HttpResult } from '../http.ts';
+import type { FoundSubmission, ProviderDeps, SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome, OutboundSms, UnconfirmedSms } from '../types.ts';
 import { parseMifumoCallback } from './callback.ts';
 import { mapMifumoError, mapMifumoStatus } from './status-map.ts';
 import { dateOrUndefined } from '../../shared/dates.ts';
 import { groupBy } from '../../shared/group-by.ts';
+import { pollEach } from '../poll-each.ts';
 
 export const MIFUMO_PATH = '/api/integration/v1';
 export const MIFUMO_MAX_TEXT = 160;
@@ -69,6 +77,15 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
     );
   }
 
+  /** The per-recipient details of one of our messages at Mifumo; throws when Mifumo cannot be asked. */
+  async function deliveryDetails(messageId: string): Promise<Array<Record<string, unknown>>> {
+    const result = await call('GET', `/sms/status/${encodeURIComponent(messageId)}/`);
+    const failure = requestFailure(result);
+    if (failure) throw new Error(`Mifumo status of ${messageId}: ${failure.errorMessage}`);
+    const details = ((result as Extract<HttpResult, { ok: true }>).json as Envelope).data?.delivery_details;
+    return Array.isArray(details) ? (details as Array<Record<string, unknown>>) : [];
+  }
+
   return {
     name: 'mifumo',
     capabilities: {
@@ -79,6 +96,9 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
       personalisation: 'rendered',
       scheduling: true,
       recognisesRetries: false,
+      // "max 160 characters", in any encoding; a UCS-2 text over 70 goes out joined.
+      carries: { maxCharacters: MIFUMO_MAX_TEXT, multipart: true, encodings: ['GSM7', 'UCS2'] },
+      balance: true,
     },
 
     async send(batch: SubmitBatch) {
@@ -88,29 +108,28 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
     },
 
     async fetchStatus(queries: StatusQuery[]) {
-      const byMessage = groupBy(queries, (q) => q.providerMessageId);
-      const reports: StatusReport[] = [];
-      for (const [messageId, group] of byMessage) {
-        const result = await call('GET', `/sms/status/${encodeURIComponent(messageId)}/`);
-        const failure = requestFailure(result);
-        if (failure) throw new Error(`Mifumo status of ${messageId}: ${failure.errorMessage}`);
-        const details = ((result as Extract<HttpResult, { ok: true }>).json as Envelope).data?.delivery_details;
-        if (!Array.isArray(details)) continue;
-        for (const detail of details as Array<Record<string, unknown>>) {
-          const query = group.find((q) => q.recipient === detail.recipient);
-          const mapped = typeof detail.status === 'string' ? mapMifumoStatus(detail.status) : undefined;
-          if (!query || !mapped || mapped.status === 'SENT') continue;
-          reports.push({
-            deliveryId: query.deliveryId,
-            status: mapped.status,
-            errorCode: mapped.errorCode,
-            errorMessage: typeof detail.error_message === 'string' ? detail.error_message : mapped.errorMessage,
-            at: dateOrUndefined(typeof detail.delivered_at === 'string' ? detail.delivered_at : undefined),
-            raw: detail,
-          });
-        }
-      }
-      return reports;
+      const byMessage = [...groupBy(queries, (q) => q.providerMessageId)];
+      return pollEach(
+        byMessage,
+        async ([messageId, group]) => {
+          const reports: StatusReport[] = [];
+          for (const detail of await deliveryDetails(messageId)) {
+            const query = group.find((q) => q.recipient === detail.recipient);
+            const mapped = typeof detail.status === 'string' ? mapMifumoStatus(detail.status) : undefined;
+            if (!query || !mapped || mapped.status === 'SENT') continue;
+            reports.push({
+              deliveryId: query.deliveryId,
+              status: mapped.status,
+              errorCode: mapped.errorCode,
+              errorMessage: typeof detail.error_message === 'string' ? detail.error_message : mapped.errorMessage,
+              at: dateOrUndefined(typeof detail.delivered_at === 'string' ? detail.delivered_at : undefined),
+              raw: detail,
+            });
+          }
+          return reports;
+        },
+        { logger: deps.logger, provider: 'Mifumo' },
+      );
     },
 
     async fetchBalance() {
@@ -121,8 +140,59 @@ export function createMifumoProvider(config: MifumoConfig, deps: ProviderDeps): 
       return { amount: String(data.balance ?? '0'), currency: String(data.currency ?? '') };
     },
 
+    async findSubmitted(items: UnconfirmedSms[]) {
+      const since = new Date(Math.min(...items.map((item) => item.since.getTime())) - CLOCK_SKEW_MS);
+      const candidates = (await reportsSince(since)).filter((report) =>
+        items.some((item) => report.sender_id === item.senderId && isPreviewOf(report.content_preview, item.text)),
+      );
+      // Every match: the same text to the same number may be another delivery's, sent before.
+      const found: FoundSubmission[] = [];
+      for (const candidate of candidates) {
+        for (const detail of await deliveryDetails(candidate.message_id)) {
+          for (const item of items) {
+            if (item.recipient !== detail.recipient || item.senderId !== candidate.sender_id || !isPreviewOf(candidate.content_preview, item.text)) continue;
+            found.push({ deliveryId: item.deliveryId, providerMessageId: candidate.message_id, raw: detail });
+          }
+        }
+      }
+      return found;
+    },
+
     parseCallback: parseMifumoCallback,
   };
+
+  /** Every message Mifumo lists as created since `since`, newest pages included; throws when it cannot be asked. */
+  async function reportsSince(since: Date): Promise<Report[]> {
+    const reports: Report[] = [];
+    for (let page = 1; page <= MAX_REPORT_PAGES; page += 1) {
+      const query = new URLSearchParams({ start_date: since.toISOString(), page: String(page), per_page: '100' });
+      const result = await call('GET', `/sms/delivery-reports/?${query.toString()}`);
+      const failure = requestFailure(result);
+      if (failure) throw new Error(`Mifumo delivery reports: ${failure.errorMessage}`);
+      const data = ((result as Extract<HttpResult, { ok: true }>).json as Envelope).data ?? {};
+      const listed = Array.isArray(data.reports) ? (data.reports as unknown[]).filter(isReport) : [];
+      reports.push(...listed);
+      const pages = Number((data.pagination as { pages?: unknown } | undefined)?.pages ?? 1);
+      if (listed.length === 0 || page >= pages) break;
+    }
+    return reports;
+  }
+}
+
+type Report = { message_id: string; sender_id: string; content_preview: string; created_at?: string };
+
+/** How far Mifumo's clock may be behind ours when we ask what it took since a time. */
+const CLOCK_SKEW_MS = 2 * 60_000;
+const MAX_REPORT_PAGES = 20;
+
+function isReport(value: unknown): value is Report {
+  const r = value as Partial<Report> | null;
+  return typeof r === 'object' && r !== null && typeof r.message_id === 'string' && typeof r.sender_id === 'string' && typeof r.content_preview === 'string';
+}
+
+/** The report's preview is the start of our text (the document does not say how long a preview is). */
+function isPreviewOf(preview: string, text: string): boolean {
+  return preview.length > 0 && text.startsWith(preview);
 }
 
 /** The failure a whole request ended in, or undefined when Mifumo accepted it. */
@@ -132,7 +202,7 @@ function requestFailure(result: HttpResult) {
   if (overload) return overload;
   const envelope = result.json as Envelope | undefined;
   if (!envelope || typeof envelope !== 'object' || typeof envelope.success !== 'boolean') {
-    return { permanent: false, errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage: `unreadable answer (HTTP ${result.status})`, raw: result.text.slice(0, 500) };
+    return unreadableAnswer(result);
   }
   if (envelope.success && result.status < 400) return undefined;
   const mapped = mapMifumoError(envelope.error_code);

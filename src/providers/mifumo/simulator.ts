@@ -25,6 +25,10 @@ export function createMifumoSimulator(config: Pick<MifumoConfig, 'apiKey'>, opti
   const windows = new Map<string, number[]>();
   let counter = 123456789;
   let balance = 100;
+  // The account topped up (or drained): POST /__simulator/settings {"balance": 5} (USD).
+  sim.onSettings((settings) => {
+    if (typeof settings.balance === 'number') balance = settings.balance;
+  });
 
   const error = (status: number, code: string, message: string): SimResponse => ({
     status,

@@ -13,8 +13,9 @@
  *   REJECTED), so the delivery moves on to the next provider of its route.
  * - `priority: "normal"` is sent: the example has it and the document names no other value nor
  *   says it may be left out. `schedule_time` is not sent; the gateway schedules itself.
- * - No text length is checked here: the document only advises "under 160 characters" and has an
- *   error 1006 "Message too long" without a limit, so MiM judges (1006 is permanent).
+ * - Texts over 160 characters are not routed here: the document advises "under 160 characters"
+ *   and has an error 1006 "Message too long" without a limit, so we take 160 as that limit (and
+ *   1006 stays permanent should MiM judge otherwise).
  * - The document gives no HTTP status codes. A body with `error_code` is a failed request,
  *   mapped by its code whatever the HTTP status; otherwise 429 and 5xx are the gateway's usual
  *   PROVIDER_RATE_LIMITED / PROVIDER_ERROR; otherwise the body's `status` word decides.
@@ -30,8 +31,11 @@
  *   the message's fate: the delivery is left out and polled again. `delivered`, `failed`,
  *   `rejected` and the invalid_* words are final; `success`, `sent`, `accepted` are not.
  *   `delivery_time` is read as Bangladesh time (UTC+06:00), the zone of the document's hours.
- * - The document's 100 requests a minute count every endpoint: submissions are paced at 50 a
- *   minute (maxRequestsPerSecond), leaving room for about one status poll per message.
+ * - The document's 100 requests a minute, 1000 an hour and 10000 a day count every endpoint:
+ *   requests are paced at 50 a minute (maxRequestsPerSecond), 950 an hour and 9500 a day
+ *   (quotas), leaving room for `providers status`, which is not paced.
+ * - 1003 and `insufficient_balance` say our MiM account is out of credit: routing skips MiM
+ *   until its balance is read above the warning threshold again.
  * - Reports are first polled 30 s after submission, with at most 4 status requests in flight.
  *   fetchStatus throws only when none of its requests got an answer; otherwise the ones that
  *   failed are left out (polled again later) and logged.
@@ -53,6 +57,13 @@ export type MimsmsConfig = { baseUrl: string; apiKey: string; username: string; 
 
 /** MiM allows 100 requests a minute over all endpoints: half for submissions, the rest for status polls. */
 const SUBMISSIONS_PER_MINUTE = 50;
+/** The hour's 1000 and the day's 10000 count every request too; a little is left for `providers status`. */
+const MIMSMS_QUOTAS = [
+  { requests: 950, seconds: 3600 },
+  { requests: 9500, seconds: 86_400 },
+];
+/** The document's only length ("keep messages under 160 characters"); longer ones get 1006. */
+export const MIMSMS_MAX_TEXT = 160;
 const STATUS_CONCURRENCY = 4;
 const BANGLADESH_MOBILE_E164 = /^\+8801[3-9]\d{8}$/;
 const RATE_LIMITED_CODES = new Set(['PROVIDER_RATE_LIMITED', PACED, MIMSMS_ERRORS[MIMSMS_RATE_LIMIT_CODE]!.errorCode]);
@@ -73,6 +84,8 @@ type Failure = {
   errorCode: string;
   errorMessage: string;
   retryAfterMs?: number;
+  ambiguous?: true;
+  outOfCredit?: true;
   raw?: unknown;
 };
 
@@ -152,6 +165,9 @@ export function createMimsmsProvider(config: MimsmsConfig, deps: ProviderDeps): 
       personalisation: 'rendered',
       scheduling: false,
       recognisesRetries: false,
+      quotas: MIMSMS_QUOTAS,
+      carries: { maxCharacters: MIMSMS_MAX_TEXT, multipart: true, countries: ['BD'], encodings: ['GSM7', 'UCS2'] },
+      balance: true,
     },
 
     async send(batch: SubmitBatch) {
@@ -238,6 +254,7 @@ function codeFailure(body: MimBody, result: Extract<HttpResult, { ok: true }>, p
     errorCode: mapping.errorCode!,
     errorMessage: textOf(body.error_message) ?? textOf(body.error) ?? (mapped ? mapping.errorMessage! : `error code ${code}`),
     ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    ...(mapping.outOfCredit ? { outOfCredit: true as const } : {}),
     raw: body,
   };
 }
@@ -253,6 +270,7 @@ function refusal(body: MimBody, path: string, logger: Logger): Failure {
     status: mapping.status === 'REJECTED' ? 'REJECTED' : 'FAILED',
     errorCode: mapping.errorCode!,
     errorMessage: textOf(body.error_message) ?? textOf(body.error) ?? (known ? mapping.errorMessage! : `status "${body.status}"`),
+    ...(mapping.outOfCredit ? { outOfCredit: true as const } : {}),
     raw: body,
   };
 }
@@ -267,7 +285,7 @@ function unsupportedRecipient(recipient: string): Failure {
 }
 
 function badResponse(errorMessage: string, raw: unknown): Failure {
-  return { permanent: false, status: 'FAILED', errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage, raw };
+  return { permanent: false, status: 'FAILED', errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage, ambiguous: true, raw };
 }
 
 function failed(item: OutboundSms, failure: Failure): SubmitOutcome {

@@ -22,7 +22,7 @@
  *   then ("accepted" while a schedule_time is ahead), and an unknown message_id answers "error".
  */
 import { SimulatorServer, type SimRequest, type SimResponse, type SimulatedOutcome, type SimulatorOptions } from '../simulator/server.ts';
-import { MIMSMS_PATHS, type MimsmsConfig } from './adapter.ts';
+import { MIMSMS_MAX_TEXT, MIMSMS_PATHS, type MimsmsConfig } from './adapter.ts';
 import { formatMimTime, isMimTime, parseMimTime } from './time.ts';
 
 export type MimsmsSimulatorOptions = SimulatorOptions & {
@@ -57,7 +57,6 @@ const LIMITS = [
 ];
 const DAY_MS = 86_400_000;
 const COST_POISHA = 50;
-const MAX_TEXT = 160;
 const BANGLADESH_MOBILE = /^(?:880|0)(1[3-9]\d{8})$/;
 const FAILURE_TEXT: Record<Exclude<SimulatedOutcome, 'DELIVERED' | 'REJECTED'>, string> = {
   FAILED: 'Handset unreachable',
@@ -76,6 +75,10 @@ export function createMimsmsSimulator(
   const accepted: number[] = [];
   let balancePoisha = Math.round((options.balance ?? 1000) * 100);
   let counter = Date.now();
+  // The account topped up (or drained): POST /__simulator/settings {"balance": 12.5} (BDT).
+  sim.onSettings((settings) => {
+    if (typeof settings.balance === 'number') balancePoisha = Math.round(settings.balance * 100);
+  });
 
   /** Counts a request in the last minute, hour and day; the headers describe the minute, or the window that refuses. */
   function meter(now: number): { allowed: boolean; headers: Record<string, string> } {
@@ -127,7 +130,7 @@ export function createMimsmsSimulator(
     const phone = typeof fields.phone === 'string' ? internationalForm(fields.phone) : undefined;
     if (!phone) return refused('1004');
     if (typeof fields.message !== 'string' || fields.message.trim() === '') return uncoded('message is required');
-    if ([...fields.message].length > MAX_TEXT) return refused('1006');
+    if ([...fields.message].length > MIMSMS_MAX_TEXT) return refused('1006');
     const schedule = fields.schedule_time;
     const hasSchedule = schedule !== undefined && schedule !== null && schedule !== '';
     if (hasSchedule && (typeof schedule !== 'string' || !isMimTime(schedule))) {

@@ -17,7 +17,7 @@ export const MIMSMS_STATUSES: Record<string, StatusMapping> = {
   rejected: refuse('REJECTED', 'MIMSMS_REJECTED', 'SMS rejected by provider'),
   error: { status: 'FAILED', errorCode: 'MIMSMS_ERROR', errorMessage: 'General error occurred', permanent: false },
   invalid_phone: refuse('REJECTED', 'MIMSMS_INVALID_PHONE', 'Invalid phone number'),
-  insufficient_balance: refuse('FAILED', 'MIMSMS_INSUFFICIENT_BALANCE', 'Insufficient account balance'),
+  insufficient_balance: { ...refuse('FAILED', 'MIMSMS_INSUFFICIENT_BALANCE', 'Insufficient account balance'), outOfCredit: true },
   invalid_sender_id: refuse('REJECTED', 'MIMSMS_INVALID_SENDER_ID', 'Invalid sender ID'),
   authentication_failed: refuse('FAILED', 'MIMSMS_AUTHENTICATION_FAILED', 'Authentication failed'),
 };

@@ -41,6 +41,10 @@
  *   MTN answers a repeated externalId with the original id instead of sending again (as the
  *   simulator does); any other set of deliveries gives a new externalId, so a retry of part of
  *   a submission can never be mistaken for the whole of it (at worst it is sent twice).
+ * - A submission whose answer was lost (a timeout, a dropped connection, a 5xx, an unreadable
+ *   body) is not looked up: the status check takes MTN's `id`, which the lost answer held, and
+ *   the document gives no way to ask by externalId. It is sent again under the same externalId,
+ *   which (as assumed above) MTN answers with the original id instead of sending again.
  * - Receivers refused as invalid (INVALID_RECEIVERS) are REJECTED; the others of that request
  *   fail retryably (MTN_CONGO_REFUSED_WITH_OTHERS) and go again without them.
  * - No documented limits: at most 500 receivers per request, 5 requests per second, 4 at a time.
@@ -48,13 +52,15 @@
  * - The token is never logged (nor the callback URL, which holds our callback secret).
  */
 import { z } from 'zod';
-import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } from '../http.ts';
+import { failAll, httpFailure, httpJson, transportFailure, unreadableAnswer, type HttpResult } from '../http.ts';
 import type { OutboundSms, ProviderDeps, SmsProvider, StatusMapping, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
 import { parseMtnCongoCallback, readReceiverReport, statusAnswerSchema, type StatusAnswer } from './callback.ts';
 import { MTN_CONGO_MAX_RECEIVERS, planRequests, type PlannedRequest } from './plan.ts';
 import { lookupMtnCongoError, MTN_CONGO_REFUSED_WITH_OTHERS, MTN_CONGO_UNKNOWN_ERROR } from './status-map.ts';
 import { MTN_CONGO_PATH, sameReceiver } from './wire.ts';
 import pMap from 'p-map';
+import { CARRIES_ANYTHING } from '../capabilities.ts';
+import { pollEach } from '../poll-each.ts';
 import { groupBy } from '../../shared/group-by.ts';
 
 export type MtnCongoConfig = { baseUrl: string; token: string };
@@ -91,7 +97,7 @@ export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDep
     if (overload) return failAll(request.items, overload);
     if (isRefusal(result)) return refusal(request.items, result);
     const answer = sendAnswerSchema.safeParse(result.json);
-    if (!answer.success) return failAll(request.items, badResponse(result));
+    if (!answer.success) return failAll(request.items, unreadableAnswer(result));
     return request.items.map((item) => ({
       deliveryId: item.deliveryId,
       outcome: 'accepted' as const,
@@ -157,6 +163,8 @@ export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDep
       personalisation: 'native',
       scheduling: true,
       recognisesRetries: true,
+      carries: CARRIES_ANYTHING,
+      balance: false,
     },
 
     async send(batch: SubmitBatch) {
@@ -165,9 +173,8 @@ export function createMtnCongoProvider(config: MtnCongoConfig, deps: ProviderDep
     },
 
     async fetchStatus(queries: StatusQuery[]) {
-      const byId = groupBy(queries, (q) => q.providerMessageId);
-      const reports = await pMap([...byId], ([id, group]) => statusOf(id, group), { concurrency: CONCURRENT_REQUESTS });
-      return reports.flat();
+      const byId = [...groupBy(queries, (q) => q.providerMessageId)];
+      return pollEach(byId, ([id, group]) => statusOf(id, group), { logger: deps.logger, provider: 'MTN Congo', concurrency: CONCURRENT_REQUESTS });
     },
 
     async fetchBalance() {
@@ -203,7 +210,4 @@ function failureOf(mapping: StatusMapping): Failure {
   };
 }
 
-function badResponse(result: Answered): Failure {
-  return { permanent: false, errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage: `unreadable answer (HTTP ${result.status})`, raw: result.text.slice(0, 500) };
-}
 

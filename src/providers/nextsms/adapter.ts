@@ -34,12 +34,19 @@
  *   once", and the deliveries of one request are polled independently. Logs are filtered by
  *   `reference` (documented as a filter, not shown in results), `sentSince` (the day before the
  *   earliest submission, so no time zone can hide one) and `to` when only one recipient is
- *   asked for, 500 a page (the documented maximum). A result carrying a `reference` field that
- *   differs from ours is ignored; when a recipient has several results, a delivered one wins,
- *   then any final one. Only final statuses are returned.
+ *   asked for, 500 a page (the documented maximum). Results do not show the reference, so a row
+ *   is ours only when the number and the time match too: sent from 10 minutes before our record
+ *   of the submission to 2 minutes after it, and of several such rows the closest (ownEntry). A
+ *   row carrying another `reference` is never ours. Only final statuses are returned.
+ * - A submission whose answer was lost is looked up in the logs by its reference and numbers
+ *   (findSubmitted) before anything is resent: only the numbers NextSMS has no row of go again.
  * - Dates such as "2020-02-08 12:28:51" are read as Tanzanian time (UTC+3).
- * - An unknown status id is mapped by its group; with an unknown group too it counts as still
- *   pending (never sends twice, never invents an outcome). Both are logged with the raw value.
+ * - An unknown status id is mapped by its group, except in group 20 (DELIVERY, the operators'
+ *   reports), where it could mean either fate and leaves the delivery as it was; with an unknown
+ *   group too it counts as still pending (never sends twice, never invents an outcome). All are
+ *   logged with the raw value and counted in /metrics (sms_gateway_provider_unknown_statuses_total).
+ * - 57 and 12 (not enough credits) and 60 (credits expired) say our account is out of credit:
+ *   routing skips NextSMS until its balance is read above the warning threshold again.
  * - The balance is a count of SMS ({"sms_balance": 5}): amount is that number, currency "SMS".
  * - Rate limits are not documented; example answers carry X-RateLimit-Limit 60 (a minute, by
  *   their Laravel-style headers; 50000 on a later one). We make at most 30 submissions a minute,
@@ -49,10 +56,12 @@
  * - The first poll comes 30 s after submission.
  */
 import { createHash } from 'node:crypto';
-import { failAll, httpFailure, httpJson, transportFailure, type HttpResult } from '../http.ts';
-import type { OutboundSms, ProviderDeps, SmsProvider, StatusMapping, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
+import { failAll, httpFailure, httpJson, transportFailure, unreadableAnswer, type HttpResult, type RequestFailure } from '../http.ts';
+import type { FoundSubmission, OutboundSms, ProviderDeps, SmsProvider, StatusMapping, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome, UnconfirmedSms } from '../types.ts';
 import { mapNextsmsStatus, NEXTSMS_REQUEST_ERRORS, type NextsmsStatusObject } from './status-map.ts';
 import { groupBy } from '../../shared/group-by.ts';
+import { CARRIES_ANYTHING } from '../capabilities.ts';
+import { pollEach } from '../poll-each.ts';
 
 export const NEXTSMS_PATHS = {
   single: '/api/sms/v1/text/single',
@@ -88,14 +97,6 @@ export type NextsmsLogEntry = {
 };
 
 type Ok = Extract<HttpResult, { ok: true }>;
-type RequestFailure = {
-  permanent: boolean;
-  errorCode: string;
-  errorMessage: string;
-  status?: 'FAILED' | 'REJECTED';
-  retryAfterMs?: number;
-  raw?: unknown;
-};
 
 export function basicAuthorization(config: Pick<NextsmsConfig, 'username' | 'password'>): string {
   return `Basic ${Buffer.from(`${config.username}:${config.password}`, 'utf8').toString('base64')}`;
@@ -115,7 +116,10 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
 
   function mapped(status: Partial<NextsmsStatusObject> | null | undefined) {
     const result = mapNextsmsStatus(status ?? {});
-    if (result.by !== 'id') deps.logger.warn({ status: status ?? null, mappedAs: result.mapping.status }, 'NextSMS status this gateway does not know');
+    if (result.by !== 'id') {
+      deps.logger.warn({ status: status ?? null, mappedAs: result.mapping.status }, 'NextSMS status this gateway does not know');
+      deps.onUnknownStatus?.();
+    }
     return result.mapping;
   }
 
@@ -128,7 +132,7 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
     const failure = answerFailure(result);
     if (failure) return failAll(items, failure);
     const answers = sendAnswers(result.json);
-    if (!answers) return failAll(items, result.status >= 400 ? refusal('BAD_REQUEST', result) : badResponse(result));
+    if (!answers) return failAll(items, result.status >= 400 ? refusal('BAD_REQUEST', result) : unreadableAnswer(result));
     return matchAnswers(items, answers).map(({ item, answer }) => outcomeOf(item, answer, reference));
   }
 
@@ -138,7 +142,7 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
     if (!result.ok) throw new Error(`NextSMS ${what}: ${transportFailure(result).errorMessage}`);
     const failure = answerFailure(result) ?? (result.status >= 400 ? refusal('BAD_REQUEST', result) : undefined);
     if (failure) throw new Error(`NextSMS ${what}: ${failure.errorMessage}`);
-    return { json: result.json, unreadable: () => new Error(`NextSMS ${what}: ${badResponse(result).errorMessage}`) };
+    return { json: result.json, unreadable: () => new Error(`NextSMS ${what}: ${unreadableAnswer(result).errorMessage}`) };
   }
 
   function outcomeOf(item: OutboundSms, answer: NextsmsSendAnswer | undefined, reference: string): SubmitOutcome {
@@ -166,15 +170,10 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
   }
 
   function reportOf(query: StatusQuery, entries: NextsmsLogEntry[]): StatusReport | undefined {
-    const number = nextsmsNumber(query.recipient);
-    const finals = entries
-      .filter((e) => nextsmsNumber(e.to) === number && (e.reference === undefined || e.reference === query.providerMessageId))
-      .filter((e) => e.status)
-      .map((entry) => ({ entry, mapping: mapped(entry.status) }))
-      .filter(({ mapping }) => mapping.status !== 'SENT');
-    const chosen = finals.find(({ mapping }) => mapping.status === 'DELIVERED') ?? finals[0];
-    if (!chosen) return undefined;
-    const { entry, mapping } = chosen;
+    const entry = ownEntry(query.recipient, query.providerMessageId, query.sentAt, entries);
+    if (!entry?.status) return undefined;
+    const mapping = mapped(entry.status);
+    if (mapping.status === 'SENT') return undefined;
     return {
       deliveryId: query.deliveryId,
       status: mapping.status,
@@ -195,6 +194,9 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
       personalisation: 'rendered',
       scheduling: false,
       recognisesRetries: true,
+      // 25 parts or 4000 bytes (003, status 67): more than the gateway ever sends.
+      carries: CARRIES_ANYTHING,
+      balance: true,
     },
 
     async send(batch: SubmitBatch) {
@@ -207,15 +209,32 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
     },
 
     async fetchStatus(queries: StatusQuery[]) {
-      const reports: StatusReport[] = [];
-      for (const [reference, group] of groupBy(queries, (q) => q.providerMessageId)) {
-        const entries = await logsOf(reference, group);
-        for (const query of group) {
-          const report = reportOf(query, entries);
-          if (report) reports.push(report);
+      const byReference = [...groupBy(queries, (q) => q.providerMessageId)];
+      return pollEach(
+        byReference,
+        async ([reference, group]) => {
+          const entries = await logsOf(reference, group);
+          return group.flatMap((query) => reportOf(query, entries) ?? []);
+        },
+        { logger: deps.logger, provider: 'NextSMS' },
+      );
+    },
+
+    async findSubmitted(items: UnconfirmedSms[]) {
+      const found: FoundSubmission[] = [];
+      for (const [reference, group] of groupBy(items, (item) => item.reference ?? referenceOf(items))) {
+        const queries = group.map((item) => ({ deliveryId: item.deliveryId, providerMessageId: reference, recipient: item.recipient, sentAt: item.since }));
+        const entries = await logsOf(reference, queries);
+        for (const item of group) {
+          const number = nextsmsNumber(item.recipient);
+          const entry = entries.find((e) => {
+            const at = tanzanianDate(e.sentAt);
+            return nextsmsNumber(e.to) === number && (e.reference ?? reference) === reference && (!at || at.getTime() >= item.since.getTime() - MATCH_BEFORE_MS);
+          });
+          if (entry) found.push({ deliveryId: item.deliveryId, providerMessageId: reference, raw: entry });
         }
       }
-      return reports;
+      return found;
     },
 
     async fetchBalance() {
@@ -227,6 +246,30 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
   };
 }
 
+/** How far a log row's sentAt may be from our record of the submission: a slow answer, clocks apart. */
+const MATCH_BEFORE_MS = 10 * 60_000;
+const MATCH_AFTER_MS = 2 * 60_000;
+
+/**
+ * The log row of our submission to `recipient`: the same number, not another reference, sent
+ * within the window around our submission, the closest to it when the number has several (other
+ * submissions to the same number, should NextSMS not filter by reference). A row without a
+ * readable sentAt counts only when it echoes our reference.
+ */
+function ownEntry(recipient: string, reference: string, sentAt: Date, entries: NextsmsLogEntry[]): NextsmsLogEntry | undefined {
+  const number = nextsmsNumber(recipient);
+  let best: { entry: NextsmsLogEntry; distance: number } | undefined;
+  for (const entry of entries) {
+    if (nextsmsNumber(entry.to) !== number || (entry.reference !== undefined && entry.reference !== reference)) continue;
+    const at = tanzanianDate(entry.sentAt);
+    const offset = at ? at.getTime() - sentAt.getTime() : undefined;
+    if (offset === undefined ? entry.reference !== reference : offset < -MATCH_BEFORE_MS || offset > MATCH_AFTER_MS) continue;
+    const distance = offset === undefined ? Number.MAX_SAFE_INTEGER : Math.abs(offset);
+    if (!best || distance < best.distance) best = { entry, distance };
+  }
+  return best?.entry;
+}
+
 function failedOutcome(item: OutboundSms, mapping: StatusMapping, raw?: unknown): SubmitOutcome {
   return {
     deliveryId: item.deliveryId,
@@ -235,6 +278,7 @@ function failedOutcome(item: OutboundSms, mapping: StatusMapping, raw?: unknown)
     status: mapping.status === 'REJECTED' ? 'REJECTED' : 'FAILED',
     errorCode: mapping.errorCode ?? 'NEXTSMS_UNKNOWN',
     errorMessage: mapping.errorMessage ?? 'NextSMS did not accept the message',
+    ...(mapping.outOfCredit ? { outOfCredit: true as const } : {}),
     ...(raw !== undefined ? { raw } : {}),
   };
 }
@@ -308,9 +352,6 @@ function refusal(kind: 'UNAUTHORIZED' | 'BAD_REQUEST', result: Ok): RequestFailu
   };
 }
 
-function badResponse(result: Ok): RequestFailure {
-  return { permanent: false, errorCode: 'PROVIDER_BAD_RESPONSE', errorMessage: `unreadable answer (HTTP ${result.status})`, raw: result.text.slice(0, 500) };
-}
 
 function errorMessageOf(message: string | null, error: NextsmsLogEntry['error']): string | null {
   if (!error || !error.id || typeof error.description !== 'string') return message;

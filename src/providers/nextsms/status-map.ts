@@ -35,6 +35,8 @@ const failure =
   (name: string, description: string): StatusMapping => ({ status, errorCode: `NEXTSMS_${name}`, errorMessage: description, permanent });
 /** Retrying at NextSMS cannot help: the number, the sender, the content or our account is the problem. */
 const refused = failure('REJECTED', true);
+/** Our NextSMS account has no credit (or its credit expired): routing skips NextSMS until its balance is read again. */
+const noCredit = (name: string, description: string): StatusMapping => ({ ...refused(name, description), outOfCredit: true });
 /** NextSMS says (or it is likely) that the same submission may go through later. */
 const refusedForNow = failure('REJECTED', false);
 
@@ -61,10 +63,10 @@ const ROWS: StatusRow[] = [
   row(REJECTED_003, 54, 'REJECTED_PREFIX_MISSING', 'Message has been received, but has been rejected as the number is not recognized due to either incorrect number prefix or number length.', refused),
   row(REJECTED_003, 55, 'REJECTED_DND', 'Message has been received, and rejected due to the user being subscribed to DND (Do Not Disturb) services, disabling any service traffic to their number.', refused),
   row(REJECTED_003, 56, 'REJECTED_SOURCE', 'Your account is set to accept only registered sender ID-s while the sender ID defined in the request has not been registered on your account.', refused),
-  row(REJECTED_003, 57, 'REJECTED_NOT_ENOUGH_CREDITS', 'Your account is out of credits for further submission - please top up your account.', refused),
+  row(REJECTED_003, 57, 'REJECTED_NOT_ENOUGH_CREDITS', 'Your account is out of credits for further submission - please top up your account.', noCredit),
   row(REJECTED_003, 58, 'REJECTED_SENDER', 'The sender ID has been blacklisted on your account - please remove the blacklist on your account or contact Support for further assistance.', refused),
   row(REJECTED_003, 59, 'REJECTED_DESTINATION', 'The destination number has been blacklisted either at the operator request or on your account - please contact Support for more information.', refused),
-  row(REJECTED_003, 60, 'REJECTED_PREPAID_PACKAGE_EXPIRED', 'Account credits have been expired past their validity period - please topup your subaccount with credits to extend the validity period.', refused),
+  row(REJECTED_003, 60, 'REJECTED_PREPAID_PACKAGE_EXPIRED', 'Account credits have been expired past their validity period - please topup your subaccount with credits to extend the validity period.', noCredit),
   row(REJECTED_003, 61, 'REJECTED_DESTINATION_NOT_REGISTERED', 'Your account has been setup for submission only to a single number for testing purposes - kindly contact your manager to remove the limitation.', refused),
   row(REJECTED_003, 62, 'REJECTED_ROUTE_NOT_AVAILABLE', 'Mesage has been received on the system, however your account has not been setup to send messages i.e. no routes on your account are available for further submission.', refused),
   // The limit is per hour and per number: a later try can pass.
@@ -80,7 +82,7 @@ const ROWS: StatusRow[] = [
   row(PENDING_004, 7, 'PENDING_ENROUTE', 'Message sent to next instance', pending),
   row(PENDING_004, 26, 'PENDING_ACCEPTED', 'Pending accepted , will be sent on scheduled time.', pending),
   row(DELIVERED_004, 5, 'DELIVERED_TO_HANDSET', 'Message delivered to handset', delivered),
-  row(REJECTED_004, 12, 'REJECTED_NOT_ENOUGH_CREDITS', 'Not enough credits', refused),
+  row(REJECTED_004, 12, 'REJECTED_NOT_ENOUGH_CREDITS', 'Not enough credits', noCredit),
 ];
 
 export const NEXTSMS_STATUS_IDS: readonly number[] = ROWS.map((r) => r.id);
@@ -96,7 +98,8 @@ const GROUPS_BY_NAME: Record<string, (name: string, description: string) => Stat
   PENDING: pending,
   ACCEPTED: pending,
   DELIVERED: delivered,
-  DELIVERY: failure('FAILED', false),
+  // The operators' reports: an unknown one may be a success or a failure, so nothing changes.
+  DELIVERY: pending,
   UNDELIVERABLE: failure('FAILED', true),
   EXPIRED: failure('EXPIRED', false),
   REJECTED: refused,

@@ -1,4 +1,5 @@
 import type { DeliveryStatus } from '../../db/sql.ts';
+import { CARRIES_ANYTHING } from '../capabilities.ts';
 import type { SmsProvider, StatusQuery, StatusReport, SubmitBatch, SubmitOutcome } from '../types.ts';
 
 /**
@@ -22,6 +23,8 @@ export function createSandboxProvider(options: { deliveryDelayMs: number }): Sms
       personalisation: 'rendered',
       scheduling: false,
       recognisesRetries: false,
+      carries: CARRIES_ANYTHING,
+      balance: false,
     },
     async send(batch: SubmitBatch): Promise<SubmitOutcome[]> {
       return batch.items.map((item) =>

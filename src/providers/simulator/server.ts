@@ -19,7 +19,9 @@ export type Fault =
   /** Answers normally, late. */
   | { kind: 'slow'; delayMs: number }
   /** A 200 whose body is not the documented JSON. */
-  | { kind: 'malformed' };
+  | { kind: 'malformed' }
+  /** Handles the request (a submission is taken), then drops the connection instead of answering. */
+  | { kind: 'drop' };
 
 export type FaultRule = Fault & { times: number; path?: string };
 
@@ -80,6 +82,7 @@ export function mixedOutcomes(mix: Partial<Record<SimulatedOutcome, number>>): (
 type Route = { method: string; pattern: RegExp; keys: string[]; handler: RouteHandler };
 
 const ADMIN = '/__simulator';
+const FAULT_KINDS: ReadonlyArray<Fault['kind']> = ['http500', 'http429', 'timeout', 'slow', 'malformed', 'drop'];
 
 /** Emits `request` for every request received on the provider's routes, and `callback` for every report sent. */
 export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; callback: [SentCallback] }> {
@@ -90,6 +93,7 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
   readonly reportDelayMs: number;
   readonly outcomeFor: (recipient: string) => SimulatedOutcome;
   private readonly routes: Route[] = [];
+  private readonly settingListeners: Array<(settings: Record<string, unknown>) => void> = [];
   private faults: FaultRule[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly hanging = new Set<ServerResponse>();
@@ -122,6 +126,17 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
     );
     this.routes.push({ method, pattern, keys, handler });
     return this;
+  }
+
+  /** Changes provider-side settings (a dashboard's webhook URL, the account's balance...). */
+  configure(settings: Record<string, unknown>): void {
+    Object.assign(this.settings, settings);
+    for (const listener of this.settingListeners) listener(settings);
+  }
+
+  /** Lets a provider's simulator act on settings it understands (its balance). */
+  onSettings(listener: (settings: Record<string, unknown>) => void): void {
+    this.settingListeners.push(listener);
   }
 
   injectFault(rule: FaultRule): void {
@@ -234,6 +249,10 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
     } catch (error) {
       response = { status: 500, body: { error: String(error) } };
     }
+    if (fault?.kind === 'drop') {
+      res.destroy();
+      return;
+    }
     if (fault?.kind === 'malformed') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"status": "succ');
@@ -259,14 +278,14 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
     if (request.method === 'GET' && path === '/callbacks') return { status: 200, body: this.callbacks };
     if (request.method === 'POST' && path === '/faults') {
       const rule = body as FaultRule;
-      if (!rule || typeof rule !== 'object' || !['http500', 'http429', 'timeout', 'slow', 'malformed'].includes(rule.kind)) {
-        return { status: 400, body: { error: 'expected {"kind": "http500|http429|timeout|slow|malformed", "times": n}' } };
+      if (!rule || typeof rule !== 'object' || !FAULT_KINDS.includes(rule.kind)) {
+        return { status: 400, body: { error: `expected {"kind": "${FAULT_KINDS.join('|')}", "times": n}` } };
       }
       this.injectFault({ ...rule, times: rule.times ?? 1 });
       return { status: 200, body: { faults: this.faults } };
     }
     if (request.method === 'POST' && path === '/settings' && body && typeof body === 'object') {
-      Object.assign(this.settings, body);
+      this.configure(body as Record<string, unknown>);
       return { status: 200, body: this.settings };
     }
     if (request.method === 'DELETE' && path === '/faults') {

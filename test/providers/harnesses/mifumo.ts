@@ -20,6 +20,7 @@ export const mifumoHarness: ProviderHarness<MifumoConfig> = {
     expect(body.recipients).toEqual(batch.items.map((item) => item.recipient));
     for (const recipient of body.recipients as string[]) expect(recipient).toMatch(/^\+\d+$/);
   },
+  paths: { send: '/api/integration/v1/sms/send/', status: '/api/integration/v1/sms/status/' },
   submissionsFor: (n) => Math.ceil(n / 100),
   mappingCases: [
     { raw: 'pending', status: 'SENT' },

@@ -29,6 +29,7 @@ export const mimsmsHarness: ProviderHarness<MimsmsConfig> = {
     });
     expect(body.phone).toMatch(/^8801[3-9]\d{8}$/);
   },
+  paths: { send: '/send-sms', status: '/status' },
   submissionsFor: (n) => n,
   mappingCases: [
     { raw: 'success', status: 'SENT' },

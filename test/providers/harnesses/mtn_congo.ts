@@ -29,6 +29,7 @@ export const mtnCongoHarness: ProviderHarness<MtnCongoConfig> = {
     expect(body.externalId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     if (batch.callbackUrl) expect(body.callback_url).toBe(batch.callbackUrl);
   },
+  paths: { send: '/api/sms/', status: '/api/sms/' },
   submissionsFor: (n) => Math.ceil(n / MTN_CONGO_MAX_RECEIVERS),
   mappingCases: [
     { raw: 'en_attente', status: 'SENT' },
