@@ -16,6 +16,7 @@ export const RATE_SERIES = ['ACCEPTED', 'SENT', 'DELIVERED', 'FAILED', 'EXPIRED'
 const OUTCOMES = ['DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED'];
 const HEIGHT = 220;
 
+const clockTime = (seconds) => new Date(seconds * 1000).toTimeString().slice(0, 8);
 const widthOf = (el) => Math.max(el.clientWidth, 240);
 
 function fitTo(el, chart) {
@@ -29,8 +30,9 @@ export function createRateChart(el) {
       width: widthOf(el),
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
+      legend: { live: false },
       scales: { y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.1))] } },
-      axes: [{}, { label: 'per second', size: 50 }],
+      axes: [{ space: 70, values: (_u, splits) => splits.map(clockTime) }, { label: 'per second', size: 50 }],
       series: [{}, ...RATE_SERIES.map((name) => ({ label: LABELS[name], stroke: COLORS[name], width: 2, points: { show: false } }))],
     },
     [[], ...RATE_SERIES.map(() => [])],

@@ -21,7 +21,8 @@ export function formatTime(iso) {
   return d.toDateString() === new Date().toDateString() ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
-export const formatCount = (n) => n.toLocaleString('en');
+const counts = new Intl.NumberFormat('en');
+export const formatCount = (n) => counts.format(n);
 
 export function element(tag, props = {}, ...children) {
   const el = document.createElement(tag);
