@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium (`apt-get install chromium`); `.ci/run` installs it when it is missing. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -18,3 +18,9 @@ export function browserAvailable(): boolean {
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true });
 }
+
+/** The numbers on the page's tiles, by tile (ACCEPTED, WAITING, SENT, DELIVERED...). */
+export const tilesOf = (page: Page): Promise<Record<string, number>> =>
+  page.$$eval('#tiles .tile', (tiles) =>
+    Object.fromEntries(tiles.map((t) => [(t as HTMLElement).dataset.tile, Number(t.querySelector('strong')!.textContent!.replace(/,/g, ''))])),
+  );

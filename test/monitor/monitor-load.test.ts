@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gqlData } from '../support/client.ts';
 import { SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
-import { browserAvailable, launchChromium } from './browser.ts';
+import { browserAvailable, launchChromium, tilesOf } from './browser.ts';
 
 // 7 recipients every 100 ms: 70 deliveries a second, each with 3 updates (QUEUED, SENT, final)
 // or 2 when the sandbox rejects it (numbers ending in 7): about 200 updates a second.
@@ -101,9 +101,7 @@ describe.skipIf(!browserAvailable())('the monitor page under load', () => {
     const stats = await frameStats(page);
     expect(Number(await page.getAttribute('#updates', 'data-count'))).toBe(expectedUpdates);
     await page.waitForFunction((n) => document.querySelector('#tiles [data-tile=ACCEPTED] strong')?.textContent === n.toLocaleString('en'), deliveries);
-    const tiles = await page.$$eval('#tiles .tile', (els) =>
-      Object.fromEntries(els.map((t) => [(t as HTMLElement).dataset.tile, Number(t.querySelector('strong')!.textContent!.replace(/,/g, ''))])),
-    );
+    const tiles = await tilesOf(page);
     expect(tiles.DELIVERED! + tiles.FAILED! + tiles.EXPIRED! + tiles.REJECTED!).toBe(deliveries);
     expect(tiles.REJECTED).toBe(deliveries / 10);
 

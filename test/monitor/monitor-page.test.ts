@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gqlData } from '../support/client.ts';
 import { SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
-import { browserAvailable, launchChromium } from './browser.ts';
+import { browserAvailable, launchChromium, tilesOf } from './browser.ts';
 
 // Every sandbox fate, chosen by the number's last digit (src/providers/sandbox/sandbox.ts).
 const FATES = {
@@ -22,11 +22,6 @@ const rowsOf = (page: Page): Promise<Row[]> =>
       recipient: tr.querySelector('.recipient')!.textContent!,
       status: (tr as HTMLElement).dataset.status!,
     })),
-  );
-
-const tilesOf = (page: Page): Promise<Record<string, number>> =>
-  page.$$eval('#tiles .tile', (tiles) =>
-    Object.fromEntries(tiles.map((t) => [(t as HTMLElement).dataset.tile, Number(t.querySelector('strong')!.textContent!.replace(/,/g, ''))])),
   );
 
 /** Waits until the table shows each recipient once, in the status given. */
