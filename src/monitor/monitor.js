@@ -48,6 +48,11 @@ function setState(state, detail) {
   $('forget').hidden = state === 'idle';
 }
 
+function renderSince() {
+  const since = dashboard.since ? ` since ${new Date(dashboard.since).toTimeString().slice(0, 5)}` : ' in the last hour';
+  for (const el of document.querySelectorAll('.since')) el.textContent = since;
+}
+
 function renderTiles() {
   const accepted = dashboard.tiles.get('ACCEPTED') ?? 0;
   $('tiles').replaceChildren(
@@ -101,6 +106,7 @@ function frame(now) {
   if (dashboard.version !== drawn && (drawn === -1 || now - drawnAt >= DRAW_EVERY_MS)) {
     drawn = dashboard.version;
     drawnAt = now;
+    renderSince();
     renderTiles();
     table.render(dashboard.rows);
     fillOptions($('filter-status'), dashboard.statusesSeen);
