@@ -138,7 +138,14 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
           execute,
           subscribe,
         };
-        const errors = validate(args.schema, args.document);
+        let errors;
+        try {
+          errors = validate(args.schema, args.document);
+        } catch (error) {
+          // graphql-armor throws its rejections (cost, depth...): an answer, not a broken connection.
+          if (error instanceof GraphQLError) return [asBadUserInput(error)];
+          throw error;
+        }
         if (errors.length) return errors.map(asBadUserInput);
         args.contextValue.subscriptionSink = sinkFor(ctx.extra.socket, id, ctx.subscriptions, limits.maxBufferedBytes);
         return args;

@@ -1,98 +1,178 @@
-// The live delivery monitor: graphql-transport-ws over the gateway's /graphql, with the API key
-// in connection_init. It keeps the last cursor it saw and resumes from it after any drop, so
-// nothing is missed and nothing shown twice.
-(() => {
-  const SUBSCRIPTION = `subscription Monitor($after: String, $messageId: ID) {
-    deliveryUpdated(after: $after, messageId: $messageId) {
-      cursor messageId messageStatus occurredAt
-      delivery { id recipient status provider errorCode errorMessage }
-    }
-  }`;
-  const MAX_ROWS = 500;
-  // Deliveries by their latest status, so a delivered message counts once, as DELIVERED.
-  const statusOf = new Map();
-  const counts = {};
-  let socket;
-  let retryMs = 500;
-  let stopped = true;
+// The live operations dashboard: wires the key form, the connection, the charts, the table,
+// its filters and the drill-down. Updates are applied as they arrive and drawn once per frame.
+import { COLORS, createProviderChart, createRateChart, RATE_SERIES } from './charts.js';
+import { connectMonitor } from './connection.js';
+import { Dashboard, FINAL_STATUSES } from './dashboard.js';
+import { createDrilldown } from './drilldown.js';
+import { copyId, element, formatCount } from './format.js';
+import { createTable } from './table.js';
 
-  const $ = (id) => document.getElementById(id);
-  const cursorKey = () => `monitor-cursor:${$('message').value.trim() || 'all'}`;
-  const setState = (text) => ($('state').textContent = text);
+const $ = (id) => document.getElementById(id);
+const KEY = 'monitor-key';
+const STATE_TEXT = { idle: 'not connected', connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', 'wrong-key': 'wrong key', error: 'error' };
+const TILES = [
+  ['ACCEPTED', 'accepted'],
+  ['WAITING', 'waiting'],
+  ['SENT', 'at provider'],
+  ['DELIVERED', 'delivered'],
+  ['FAILED', 'failed'],
+  ['EXPIRED', 'expired'],
+  ['REJECTED', 'rejected'],
+  ['CANCELED', 'canceled'],
+];
+// Drawing the table and tiles 10 times a second is as fast as anyone reads them, and leaves
+// most frames to the browser: at 200 updates a second a redraw per frame starves it.
+const DRAW_EVERY_MS = 100;
+const CHART_EVERY_MS = 500;
 
-  function render(update) {
-    const d = update.delivery;
-    const previous = statusOf.get(d.id);
-    if (previous) counts[previous] -= 1;
-    statusOf.set(d.id, d.status);
-    counts[d.status] = (counts[d.status] ?? 0) + 1;
-    $('counts').replaceChildren(
-      ...Object.entries(counts).filter(([, n]) => n > 0).map(([status, n]) => {
-        const el = document.createElement('span');
-        el.className = `count ${status}`;
-        el.textContent = `${status} ${n}`;
-        return el;
+let dashboard = new Dashboard();
+let connection;
+const rateChart = createRateChart($('rate-chart'));
+const providerChart = createProviderChart($('provider-chart'));
+const table = createTable({
+  tbody: $('rows'),
+  summary: $('shown'),
+  filters: () => ({
+    status: $('filter-status').value,
+    provider: $('filter-provider').value,
+    recipient: $('filter-recipient').value.replace(/\D/g, ''),
+  }),
+});
+const drilldown = createDrilldown({ panel: $('drilldown'), body: $('drilldown-body'), close: $('drilldown-close') });
+// For a person (or a test) looking at the page from the console.
+globalThis.monitor = { get dashboard() { return dashboard; }, rateChart: rateChart.chart, providerChart: providerChart.chart };
+
+function setState(state, detail) {
+  $('state').dataset.state = state;
+  $('state').textContent = detail ? `${STATE_TEXT[state]}: ${detail}` : STATE_TEXT[state];
+  $('forget').hidden = state === 'idle';
+}
+
+function renderSince() {
+  const since = dashboard.since ? ` since ${new Date(dashboard.since).toTimeString().slice(0, 5)}` : ' in the last hour';
+  for (const el of document.querySelectorAll('.since')) el.textContent = since;
+}
+
+function renderTiles() {
+  const accepted = dashboard.tiles.get('ACCEPTED') ?? 0;
+  $('tiles').replaceChildren(
+    ...TILES.filter(([tile]) => tile !== 'CANCELED' || dashboard.tiles.get(tile)).map(([tile, label]) => {
+      const n = dashboard.tiles.get(tile) ?? 0;
+      const share = FINAL_STATUSES.includes(tile) && accepted > 0 ? `${((100 * n) / accepted).toFixed(1)}%` : '';
+      return element(
+        'div',
+        { className: `tile ${tile}`, dataset: { tile } },
+        element('span', { className: 'label', textContent: label }),
+        element('strong', { textContent: formatCount(n) }),
+        element('span', { className: 'share', textContent: share }),
+      );
+    }),
+  );
+}
+
+function renderProviderTable() {
+  const outcomes = ['DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED'];
+  const rows = [...dashboard.providers].sort(([a], [b]) => a.localeCompare(b));
+  $('provider-table').replaceChildren(
+    element('thead', {}, element('tr', {}, element('th', { textContent: 'provider' }), ...outcomes.map((s) => element('th', { className: s, textContent: s.toLowerCase() })), element('th', { textContent: 'delivered %' }))),
+    element(
+      'tbody',
+      {},
+      ...rows.map(([provider, counts]) => {
+        const total = outcomes.reduce((sum, s) => sum + (counts.get(s) ?? 0), 0);
+        return element(
+          'tr',
+          { dataset: { provider } },
+          element('td', { textContent: provider || '(none)' }),
+          ...outcomes.map((s) => element('td', { className: 'number', textContent: formatCount(counts.get(s) ?? 0) })),
+          element('td', { className: 'number', textContent: total ? `${((100 * (counts.get('DELIVERED') ?? 0)) / total).toFixed(1)}%` : '' }),
+        );
       }),
-    );
-    const row = document.createElement('tr');
-    for (const [text, cls] of [
-      [new Date(update.occurredAt).toLocaleTimeString(), ''],
-      [d.recipient, ''],
-      [d.status, d.status],
-      [d.provider ?? '', ''],
-      [d.errorCode ? `${d.errorCode}: ${d.errorMessage ?? ''}` : '', ''],
-      [update.messageId, 'id'],
-    ]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      if (cls) cell.className = cls;
-      row.append(cell);
+    ),
+  );
+}
+
+/** Keeps each filter's choices to what has been seen, without losing the current choice. */
+function fillOptions(select, values, label = (v) => v) {
+  const have = new Set([...select.options].map((o) => o.value));
+  for (const value of [...values].sort()) if (!have.has(value) && value) select.append(element('option', { value, textContent: label(value) }));
+}
+
+let drawn = -1;
+let drawnAt = 0;
+let chartsAt = 0;
+let chartsVersion = -1;
+function frame(now) {
+  if (dashboard.version !== drawn && (drawn === -1 || now - drawnAt >= DRAW_EVERY_MS)) {
+    drawn = dashboard.version;
+    drawnAt = now;
+    renderSince();
+    renderTiles();
+    table.render(dashboard.rows);
+    fillOptions($('filter-status'), dashboard.statusesSeen);
+    fillOptions($('filter-provider'), dashboard.providersSeen);
+    $('updates').textContent = dashboard.updatesShown ? `${formatCount(dashboard.updatesShown)} updates` : '';
+    $('updates').dataset.count = dashboard.updatesShown;
+  }
+  // The rate chart slides every second even when nothing happens.
+  if (now - chartsAt >= (chartsVersion === dashboard.version ? 1000 : CHART_EVERY_MS)) {
+    chartsAt = now;
+    if (chartsVersion !== dashboard.version) {
+      providerChart.update(dashboard.providers);
+      renderProviderTable();
     }
-    $('rows').prepend(row);
-    while ($('rows').children.length > MAX_ROWS) $('rows').lastChild.remove();
+    chartsVersion = dashboard.version;
+    rateChart.update(dashboard.timeline(RATE_SERIES));
   }
+  requestAnimationFrame(frame);
+}
 
-  function connect() {
-    const key = $('key').value.trim();
-    const messageId = $('message').value.trim() || null;
-    socket = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
-    setState('connecting…');
-    socket.onopen = () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } }));
-    socket.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.type === 'connection_ack') {
-        retryMs = 500;
-        setState('live');
-        const after = sessionStorage.getItem(cursorKey());
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: SUBSCRIPTION, variables: { after, messageId } } }));
-      } else if (message.type === 'next') {
-        if (message.payload.errors) return setState(message.payload.errors[0].message);
-        const update = message.payload.data.deliveryUpdated;
-        sessionStorage.setItem(cursorKey(), update.cursor);
-        render(update);
-      } else if (message.type === 'error') {
-        setState(message.payload[0]?.message ?? 'error');
-      } else if (message.type === 'ping') {
-        socket.send(JSON.stringify({ type: 'pong' }));
-      }
-    };
-    socket.onclose = (event) => {
-      if (stopped) return;
-      if (event.code === 4401 || event.code === 4403) {
-        stopped = true;
-        return setState(event.code === 4401 ? 'an API key is needed' : 'this API key is not accepted');
-      }
-      setState(`reconnecting (${event.code})…`);
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 15000);
-    };
-  }
-
-  $('connect').addEventListener('submit', (event) => {
-    event.preventDefault();
-    stopped = true;
-    socket?.close(1000);
-    stopped = false;
-    connect();
+function connect(key) {
+  connection?.stop();
+  dashboard = new Dashboard();
+  drawn = -1;
+  chartsVersion = -1;
+  connection = connectMonitor({
+    url: `${location.origin.replace(/^http/, 'ws')}/graphql`,
+    key,
+    dashboard,
+    onState: (state, detail) => {
+      setState(state, detail);
+      if (state === 'wrong-key') sessionStorage.removeItem(KEY);
+    },
   });
-})();
+}
+
+$('connect').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const key = $('key').value.trim();
+  sessionStorage.setItem(KEY, key);
+  connect(key);
+});
+$('forget').addEventListener('click', () => {
+  connection?.stop();
+  connection = undefined;
+  sessionStorage.removeItem(KEY);
+  $('key').value = '';
+  setState('idle');
+});
+for (const id of ['filter-status', 'filter-provider', 'filter-recipient']) $(id).addEventListener('input', () => (drawn = -1));
+$('filters').addEventListener('submit', (event) => event.preventDefault());
+$('rows').addEventListener('click', (event) => {
+  const button = event.target.closest('button.id');
+  if (button) return copyId(button);
+  const row = event.target.closest('tr[data-message]');
+  if (row && connection) drilldown.open(() => connection.message(row.dataset.message));
+});
+$('drilldown').addEventListener('click', (event) => {
+  const button = event.target.closest('button.id');
+  if (button) copyId(button);
+});
+for (const [status, color] of Object.entries(COLORS)) document.documentElement.style.setProperty(`--${status}`, color);
+
+const saved = sessionStorage.getItem(KEY);
+if (saved) {
+  $('key').value = saved;
+  connect(saved);
+}
+requestAnimationFrame(frame);

@@ -58,6 +58,11 @@ describe('bulk send from a CSV file, and the monitor page', () => {
     expect(html).toContain('/monitor/monitor.js');
     const script = await fetch(`${gateway.url}/monitor/monitor.js`);
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
-    expect(await script.text()).toContain('graphql-transport-ws');
+    expect(await script.text()).toContain("from './connection.js'");
+    // Its libraries come from the gateway itself: the page works offline.
+    for (const path of ['/monitor/vendor/uPlot.esm.js', '/monitor/vendor/graphql-ws.min.js', '/monitor/vendor/uPlot.min.css']) {
+      expect((await fetch(`${gateway.url}${path}`)).status).toBe(200);
+    }
+    expect(html).not.toMatch(/https?:\/\//);
   });
 });

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wsClient } from '../support/client.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 
 /** Opens a raw graphql-transport-ws socket, sends connection_init, and reports how it ends. */
@@ -41,5 +42,21 @@ describe('WebSocket authentication', () => {
 
   it('acknowledges a valid key', async () => {
     expect(await connect(gateway.wsUrl, { authorization: `Bearer ${key}` })).toEqual({ acked: true, code: 1000 });
+  });
+
+  it('answers an operation over the cost limit with BAD_USER_INPUT and keeps the connection', async () => {
+    const client = wsClient(gateway.wsUrl, key);
+    const closed: number[] = [];
+    client.on('closed', (event) => closed.push((event as { code: number }).code));
+    const run = (query: string) =>
+      new Promise<unknown>((resolve) => {
+        client.subscribe({ query }, { next: resolve, error: resolve, complete: () => {} });
+      });
+    const costly =
+      '{ deliveryReports(first: 100) { edges { node { id recipient status provider errorCode errorMessage sentAt createdAt updatedAt message { id } } } } }';
+    expect(await run(costly)).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    expect(await run('{ balance { currency } }')).toEqual({ data: { balance: { currency: 'USD' } } });
+    expect(closed).toEqual([]);
+    await client.dispose();
   });
 });

@@ -141,3 +141,27 @@ export const DeliveryUpdated = graphql(`
     }
   }
 `);
+
+export const DeliverySummary = graphql(`
+  query DeliverySummary($since: DateTime, $timeline: DeliveryTimelineInput) {
+    deliverySummary(since: $since, timeline: $timeline) {
+      since
+      until
+      cursor
+      byStatus {
+        status
+        count
+      }
+      byProvider {
+        provider
+        status
+        count
+      }
+      timeline {
+        start
+        status
+        count
+      }
+    }
+  }
+`);
