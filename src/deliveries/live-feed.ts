@@ -25,7 +25,11 @@ class AccountFeed {
   private last = 0n;
   private chain: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
-  readonly listeners = new Set<(update: DeliveryUpdate) => void>();
+  /** Each listener with the number of the last update it was handed. */
+  private readonly listeners = new Map<Listener, bigint>();
+  /** Updates, in order and without gaps, that some listener has not been handed yet. */
+  private pending: DeliveryUpdate[] = [];
+  private handing = false;
   readonly ready: Promise<void>;
 
   constructor(
@@ -43,6 +47,19 @@ class AccountFeed {
 
   get position(): bigint {
     return this.last;
+  }
+
+  /** From now on `listener` is handed every update after the current position. */
+  listen(listener: Listener): void {
+    this.listeners.set(listener, this.last);
+  }
+
+  unlisten(listener: Listener): void {
+    this.listeners.delete(listener);
+  }
+
+  get listening(): number {
+    return this.listeners.size;
   }
 
   /** Reads everything recorded since the last update handed out. */
@@ -67,32 +84,62 @@ class AccountFeed {
     for (const update of decodeUpdates(payload)) {
       if (update.seq <= this.last) continue;
       if (update.seq > this.last + 1n) await this.fill(update.seq - 1n);
-      if (update.seq === this.last + 1n) await this.emit(update);
+      if (update.seq === this.last + 1n) this.emit(update);
     }
   }
 
   private async fill(uptoSeq?: bigint): Promise<void> {
     for (;;) {
       const page = await loadUpdates(this.db, this.accountId, { afterSeq: this.last, uptoSeq, limit: PAGE });
-      for (const update of page) await this.emit(update);
+      for (const update of page) this.emit(update);
       if (page.length < PAGE) return;
     }
   }
 
-  /**
-   * Hands `update` to every subscriber, a slice at a time: what each slice sets off (a write per
-   * subscriber) runs before the next slice, with the event loop free in between, so thousands of
-   * subscribers never hold it for the whole fan-out.
-   */
-  private async emit(update: DeliveryUpdate): Promise<void> {
+  private emit(update: DeliveryUpdate): void {
     this.last = update.seq;
-    let handed = 0;
-    for (const listener of this.listeners) {
-      listener(update);
-      if (++handed % EMIT_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    this.pending.push(update);
+    if (!this.handing) void this.hand();
+  }
+
+  /**
+   * Hands the pending updates to every listener, a slice of listeners at a time: what a slice
+   * sets off (a socket write per subscriber) runs before the next slice, with the event loop
+   * free in between, so thousands of subscribers never hold it for the whole fan-out. Updates
+   * that come meanwhile are handed, together with the earlier ones, to the listeners this round
+   * has not reached yet (their socket writes then go out as one), and to the others in the
+   * next round.
+   */
+  private async hand(): Promise<void> {
+    this.handing = true;
+    try {
+      while (this.pending.length > 0) {
+        let handed = 0;
+        for (const [listener, seen] of this.listeners) {
+          const first = this.pending[0]!.seq;
+          const tail = this.pending.at(-1)!.seq;
+          if (seen >= tail) continue;
+          for (let i = seen < first ? 0 : Number(seen - first) + 1; i < this.pending.length; i++) listener(this.pending[i]!);
+          this.listeners.set(listener, tail);
+          if (++handed % EMIT_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        // Every listener has what was pending when the round reached it; those reached before
+        // later updates came get them in another round.
+        const tail = this.pending.at(-1)!.seq;
+        let behind = false;
+        for (const seen of this.listeners.values()) if (seen < tail) behind = true;
+        if (!behind) this.pending = [];
+      }
+    } catch (error) {
+      this.logger.error({ err: error, accountId: this.accountId }, 'live feed failed to hand out updates');
+      this.pending = [];
+    } finally {
+      this.handing = false;
     }
   }
 }
+
+type Listener = (update: DeliveryUpdate) => void;
 
 /** Emits `live` (accountId) when a subscriber starts receiving live updates, and `ended` when it leaves. */
 export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: [accountId: string] }> {
@@ -142,85 +189,127 @@ export class LiveFeeds extends EventEmitter<{ live: [accountId: string]; ended: 
    * `afterSeq`, the updates from now on. In order, without gaps or duplicates.
    */
   subscribe(accountId: string, options: { afterSeq?: bigint; messageId?: string }): AsyncIterableIterator<DeliveryUpdate> {
-    const queue = new AsyncQueue<DeliveryUpdate>();
-    const stream = this.stream(accountId, options, queue);
-    return {
-      next: () => stream.next(),
-      // Ending must not wait for the next update, which may never come: end the queue the
-      // stream waits on first, so it leaves its loop and lets go of the feed at once.
-      return: async (value?: unknown) => {
-        await queue.return();
-        return stream.return(value as undefined);
-      },
-      throw: async (error?: unknown) => {
-        await queue.return();
-        return stream.throw(error);
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
-  }
-
-  private async *stream(
-    accountId: string,
-    options: { afterSeq?: bigint; messageId?: string },
-    queue: AsyncQueue<DeliveryUpdate>,
-  ): AsyncGenerator<DeliveryUpdate> {
     let feed = this.feeds.get(accountId);
     if (!feed) {
       feed = new AccountFeed(accountId, this.db, this.bus, this.logger);
       this.feeds.set(accountId, feed);
     }
-    const listener = (update: DeliveryUpdate) => {
-      if (queue.size >= MAX_BACKLOG) {
-        queue.fail(new SubscriberTooSlowError('The subscriber fell too far behind; resubscribe with the last cursor it saw.'));
-      } else {
-        queue.push(update);
-      }
-    };
-    feed.listeners.add(listener);
-    let counted = false;
-    try {
-      await feed.ready;
-      const joinedAt = feed.position;
-      this.live += 1;
-      counted = true;
-      this.emit('live', accountId);
-      let last = options.afterSeq ?? joinedAt;
-      const wanted = (update: DeliveryUpdate) => !options.messageId || update.messageId === options.messageId;
-      while (last < joinedAt) {
-        const page = await loadUpdates(this.db, accountId, {
-          afterSeq: last,
-          uptoSeq: joinedAt,
-          messageId: options.messageId,
-          limit: PAGE,
-        });
-        for (const update of page) yield update;
-        last = page.length < PAGE ? joinedAt : page.at(-1)!.seq;
-      }
-      for await (const update of queue) {
-        if (update.seq <= last) continue;
-        last = update.seq;
-        if (wanted(update)) yield update;
-      }
-    } finally {
-      if (counted) {
-        this.live -= 1;
-        this.emit('ended', accountId);
-      }
-      feed.listeners.delete(listener);
-      void queue.return();
-      if (feed.listeners.size === 0 && this.feeds.get(accountId) === feed) {
-        this.feeds.delete(accountId);
-        feed.stop();
-      }
-    }
+    return new Subscription(feed, options, {
+      replay: (range) => loadUpdates(this.db, accountId, { ...range, messageId: options.messageId, limit: PAGE }),
+      joined: () => {
+        this.live += 1;
+        this.emit('live', accountId);
+      },
+      left: (joined) => {
+        if (joined) {
+          this.live -= 1;
+          this.emit('ended', accountId);
+        }
+        if (feed.listening === 0 && this.feeds.get(accountId) === feed) {
+          this.feeds.delete(accountId);
+          feed.stop();
+        }
+      },
+    });
   }
 
   close(): void {
     clearInterval(this.audit);
     for (const feed of this.feeds.values()) feed.stop();
     this.feeds.clear();
+  }
+}
+
+type SubscriptionHooks = {
+  replay(range: { afterSeq: bigint; uptoSeq: bigint }): Promise<DeliveryUpdate[]>;
+  joined(): void;
+  left(joined: boolean): void;
+};
+
+/**
+ * One subscriber of a feed. It listens from the start; until it has replayed the log up to
+ * where the feed stood when it joined, what the feed hands it waits aside; from then on each
+ * update it wants goes into its queue as it comes, and reading one is reading the queue: no
+ * promise chain per update beyond the queue's own.
+ */
+class Subscription implements AsyncIterableIterator<DeliveryUpdate> {
+  private readonly queue = new AsyncQueue<DeliveryUpdate>();
+  private aside: DeliveryUpdate[] | undefined = [];
+  private last = 0n;
+  private joined = false;
+  private ended = false;
+  private readonly starting: Promise<void>;
+  private replayed: DeliveryUpdate[] = [];
+  private joinedAt = 0n;
+
+  constructor(
+    private readonly feed: AccountFeed,
+    private readonly options: { afterSeq?: bigint; messageId?: string },
+    private readonly hooks: SubscriptionHooks,
+  ) {
+    feed.listen(this.listener);
+    this.starting = this.start();
+  }
+
+  private readonly listener = (update: DeliveryUpdate) => {
+    if (this.aside) {
+      this.aside.push(update);
+    } else if (update.seq > this.last) {
+      this.last = update.seq;
+      if (this.options.messageId && update.messageId !== this.options.messageId) return;
+      if (this.queue.size >= MAX_BACKLOG) {
+        this.queue.fail(new SubscriberTooSlowError('The subscriber fell too far behind; resubscribe with the last cursor it saw.'));
+      } else {
+        this.queue.push(update);
+      }
+    }
+  };
+
+  private async start(): Promise<void> {
+    await this.feed.ready;
+    if (this.ended) return;
+    this.joinedAt = this.feed.position;
+    this.joined = true;
+    this.hooks.joined();
+    this.last = this.options.afterSeq ?? this.joinedAt;
+  }
+
+  async next(): Promise<IteratorResult<DeliveryUpdate>> {
+    if (!this.aside) return this.queue.next();
+    await this.starting;
+    // The log up to where the feed stood on joining, a page at a time as the consumer reads.
+    for (;;) {
+      if (this.ended) return { done: true, value: undefined };
+      const next = this.replayed.shift();
+      if (next) return { done: false, value: next };
+      if (this.last >= this.joinedAt) break;
+      const page = await this.hooks.replay({ afterSeq: this.last, uptoSeq: this.joinedAt });
+      this.last = page.length < PAGE ? this.joinedAt : page.at(-1)!.seq;
+      this.replayed = page;
+    }
+    // Live from here: what waited aside goes through the listener's checks, in order.
+    const aside = this.aside;
+    this.aside = undefined;
+    for (const update of aside) this.listener(update);
+    return this.queue.next();
+  }
+
+  async return(): Promise<IteratorResult<DeliveryUpdate>> {
+    if (!this.ended) {
+      this.ended = true;
+      this.feed.unlisten(this.listener);
+      await this.queue.return();
+      this.hooks.left(this.joined);
+    }
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<DeliveryUpdate>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<DeliveryUpdate> {
+    return this;
   }
 }

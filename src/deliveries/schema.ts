@@ -51,11 +51,14 @@ export const Delivery = builder.prismaNode('Delivery', {
     }),
     message: t.field({
       type: Message,
-      resolve: async (d: DeliveryWithRelations, _args, ctx) => {
-        const message = d.message ?? (await ctx.loaders.message.load(d.messageId));
-        if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
-        return message as never;
-      },
+      // At once when the delivery carries its message (every update does), so that an update's
+      // result is complete without waiting a turn (see graphql/shared-subscriptions.ts).
+      resolve: (d: DeliveryWithRelations, _args, ctx) =>
+        (d.message as never) ??
+        ctx.loaders.message.load(d.messageId).then((message) => {
+          if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+          return message as never;
+        }),
     }),
   }),
 });

@@ -94,7 +94,8 @@ function writtenToSink(
       for (;;) {
         const item = await iterator.next();
         if (item.done) return { done: true, value: undefined };
-        const entry = await shared(item.value);
+        const execution = shared(item.value);
+        const entry = execution instanceof SharedResult ? execution : await execution;
         const json = entry.serialised();
         if (json === undefined || !sink.write(json)) return { done: false, value: entry.result };
       }

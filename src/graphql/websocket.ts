@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -147,7 +148,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
           throw error;
         }
         if (errors.length) return errors.map(asBadUserInput);
-        args.contextValue.subscriptionSink = sinkFor(ctx.extra.socket, id, ctx.subscriptions, limits.maxBufferedBytes);
+        args.contextValue.subscriptionSink = sinkFor(ctx.extra.socket, ctx.extra.request.socket, id, ctx.subscriptions, limits.maxBufferedBytes);
         return args;
       },
     },
@@ -170,17 +171,30 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
 /**
  * Writes `next` messages of subscription `id` with results serialised once for all their
  * subscribers (see shared-subscriptions.ts), as graphql-ws would write them, while the
- * subscription is still open. A peer with more than `maxBufferedBytes` unread is closed with
+ * subscription is still open. What one turn of the event loop writes to a connection leaves
+ * in one system call (the TCP connection is corked until the turn ends): updates handed out
+ * together cost one write. A peer with more than `maxBufferedBytes` unread is closed with
  * TOO_SLOW_CLOSE: it resumes from its last cursor, and nothing is held for it meanwhile.
  */
-function sinkFor(socket: WebSocket, id: string, open: Record<string, unknown>, maxBufferedBytes: number): SubscriptionSink {
+function sinkFor(socket: WebSocket, connection: Socket, id: string, open: Record<string, unknown>, maxBufferedBytes: number): SubscriptionSink {
   const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    connection.uncork();
+  };
   return {
     write(resultJson) {
       if (!(id in open) || socket.readyState !== socket.OPEN) return true;
-      if (socket.bufferedAmount > maxBufferedBytes) {
-        socket.close(TOO_SLOW_CLOSE.code, TOO_SLOW_CLOSE.reason);
-        return true;
+      if (!corked) {
+        // What earlier turns wrote and the peer has not taken yet; not what this turn writes.
+        if (socket.bufferedAmount > maxBufferedBytes) {
+          socket.close(TOO_SLOW_CLOSE.code, TOO_SLOW_CLOSE.reason);
+          return true;
+        }
+        corked = true;
+        connection.cork();
+        process.nextTick(uncork);
       }
       socket.send(`${prefix}${resultJson}}`);
       return true;

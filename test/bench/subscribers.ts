@@ -40,10 +40,12 @@ for (let i = 0; i < count; i += CONNECTING_AT_ONCE) {
   await Promise.all(Array.from({ length: Math.min(CONNECTING_AT_ONCE, count - i) }, connect));
 }
 process.send!({ ready: true });
+let cpuAtStart = process.cpuUsage();
 
 process.on('message', (message: { report?: boolean; until?: number }) => {
   if (message.until !== undefined) {
     const wanted = message.until;
+    cpuAtStart = process.cpuUsage();
     const check = () => (arrivals.length >= wanted ? report() : setTimeout(check, 20));
     check();
   }
@@ -58,7 +60,8 @@ function report() {
     if (parsed.type !== 'next' || !occurredAt) malformed += 1;
     else delays.push(arrival.at - Date.parse(occurredAt));
   }
-  process.send!({ delays, malformed, closedEarly });
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.send!({ delays, malformed, closedEarly, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
   for (const socket of sockets) socket.terminate();
   setImmediate(() => process.exit(0));
 }
