@@ -9,7 +9,7 @@ import { registerMetricsRoute } from './http/metrics.ts';
 import { registerMonitorRoutes } from './monitor/route.ts';
 import type { Logger } from './logger.ts';
 import { maintainHistory, scheduleHistoryMaintenance } from './deliveries/retention.ts';
-import { closeServices, createServices, type Services } from './services.ts';
+import { closeServices, createServices, type Services, type Surroundings } from './services.ts';
 import { callbackBase, isLoopbackUrl } from './callbacks/urls.ts';
 
 export type App = {
@@ -33,8 +33,8 @@ function warnUnreachableCallbacks(config: Config, services: Services, logger: Lo
   );
 }
 
-export function buildApp(config: Config, logger: Logger): App {
-  const services = createServices(config, logger);
+export function buildApp(config: Config, logger: Logger, surroundings: Surroundings = {}): App {
+  const services = createServices(config, logger, surroundings);
   const yoga = createGraphQLServer(services);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -93,6 +93,7 @@ export function buildApp(config: Config, logger: Logger): App {
       if (config.dispatch.enabled) {
         services.dispatcher.start();
         services.balances.start();
+        services.webhooks.worker.start();
       }
       logger.info({ port, pubsub: services.bus.kind, callbacks: `${services.callbacks.baseUrl}/callbacks/<provider>` }, 'gateway listening');
       warnUnreachableCallbacks(config, services, logger);
@@ -102,7 +103,7 @@ export function buildApp(config: Config, logger: Logger): App {
       // Stop taking work: finish the dispatch round under way and hand back its claims; tell
       // live monitors we are going (1001) so they reconnect elsewhere with their cursor; let
       // requests in flight finish.
-      await services.dispatcher.stop();
+      await Promise.all([services.dispatcher.stop(), services.webhooks.worker.stop()]);
       await stopHistoryMaintenance?.();
       await websocket.close(1001);
       if (started) await app.close();

@@ -91,6 +91,14 @@ const envSchema = z.object({
   DISPATCH_MAX_SUBMIT_ATTEMPTS: z.coerce.number().int().min(1).optional(),
   PROVIDER_BALANCE_WARN_THRESHOLD: z.union([decimalString, json(z.record(z.string(), decimalString))]).optional(),
   PROVIDER_BALANCE_CHECK_MS: z.coerce.number().int().min(0).default(5 * 60_000),
+  WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(['0', '1']).default('0'),
+  WEBHOOK_SECRET_KEY: z.string().min(16).optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(11),
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).max(100).default(4),
+  WEBHOOK_LEASE_MS: z.coerce.number().int().min(1000).default(60_000),
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(250),
 });
 
 export type Config = {
@@ -146,7 +154,24 @@ export type Config = {
     /** Days final messages and their deliveries are kept; never less than the event window. */
     messageRetentionDays: number;
   };
+  webhooks: WebhookConfig;
   env: NodeJS.ProcessEnv;
+};
+
+export type WebhookConfig = {
+  /** Endpoints on loopback, private and link-local addresses (development and tests). */
+  allowPrivateUrls: boolean;
+  /** Encrypts signing secrets at rest; unset: one generated and stored in the database (see webhooks/secrets.ts). */
+  secretKey: string | undefined;
+  timeoutMs: number;
+  /** First retry after about this long; each next one waits four times longer, up to 8 h. */
+  retryBaseMs: number;
+  /** Requests per event and endpoint before it is given up (the default spans about 31 h). */
+  maxAttempts: number;
+  /** Requests in flight per endpoint in one process. */
+  concurrencyPerEndpoint: number;
+  leaseMs: number;
+  pollIntervalMs: number;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -211,6 +236,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reportCountCap: e.REPORT_COUNT_CAP,
       eventRetentionDays: e.EVENT_RETENTION_DAYS,
       messageRetentionDays: Math.max(e.MESSAGE_RETENTION_DAYS, e.EVENT_RETENTION_DAYS),
+    },
+    webhooks: {
+      allowPrivateUrls: e.WEBHOOK_ALLOW_PRIVATE_URLS === '1',
+      secretKey: e.WEBHOOK_SECRET_KEY,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      concurrencyPerEndpoint: e.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
+      leaseMs: e.WEBHOOK_LEASE_MS,
+      pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
     },
     env,
   };

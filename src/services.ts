@@ -17,6 +17,9 @@ import { createProviders } from './providers/index.ts';
 import { BalanceMonitor } from './providers/balances.ts';
 import { callbackUrl } from './callbacks/urls.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
+import { systemResolver, type ResolveHost } from './webhooks/addresses.ts';
+import { resolveSecretKey } from './webhooks/secrets.ts';
+import { WebhookWorker } from './webhooks/worker.ts';
 
 /** The long-lived parts of one gateway process, shared by HTTP, WebSocket, dispatch and CLI. */
 export type Services = {
@@ -39,9 +42,19 @@ export type Services = {
   balances: BalanceMonitor;
   /** Where providers report delivery; both are known once the server listens. */
   callbacks: { secret: string | undefined; baseUrl: string | undefined };
+  webhooks: {
+    worker: WebhookWorker;
+    /** The key that encrypts signing secrets (see webhooks/secrets.ts), read once. */
+    secretKey: () => Promise<Buffer>;
+    /** How endpoint host names are resolved, at registration and at every request. */
+    resolve: ResolveHost;
+  };
 };
 
-export function createServices(config: Config, logger: Logger): Services {
+/** What the outside world looks like to a gateway: the system's resolver, unless a test stands in for DNS. */
+export type Surroundings = { resolveHost?: ResolveHost };
+
+export function createServices(config: Config, logger: Logger, surroundings: Surroundings = {}): Services {
   // main.ts and the CLI open the database (an embedded one when DATABASE_URL is unset) first.
   if (!config.databaseUrl) throw new Error('createServices needs the database opened: config.databaseUrl is unset');
   const db = createDb(config.databaseUrl, config.dbPoolSize);
@@ -86,12 +99,25 @@ export function createServices(config: Config, logger: Logger): Services {
   const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
   const stopRevocationListener = listenForRevocations(db, logger);
   const acceptQueue = createAcceptQueue({ db, bus, metrics, onAccepted: () => dispatcher.wake() });
-  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, stopRevocationListener, acceptQueue };
+  let key: Promise<Buffer> | undefined;
+  const secretKey = () =>
+    (key ??= resolveSecretKey(db, config.webhooks.secretKey).catch((error: unknown) => {
+      key = undefined;
+      throw error;
+    }));
+  const resolve = surroundings.resolveHost ?? systemResolver;
+  const worker = new WebhookWorker(
+    { db, logger, secretKey, resolve, onRequest: (outcome) => metrics.webhookDeliveries.inc({ outcome }) },
+    config.webhooks,
+  );
+  const webhooks = { worker, secretKey, resolve };
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, stopRevocationListener, acceptQueue, webhooks };
 }
 
 export async function closeServices(services: Services): Promise<void> {
   await services.dispatcher.stop();
   await services.balances.stop();
+  await services.webhooks.worker.stop();
   services.feeds.close();
   await services.stopRevocationListener();
   await services.bus.close();

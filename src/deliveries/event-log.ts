@@ -40,7 +40,8 @@ const counted = COUNTED_STATUSES.map((status) => status.toLowerCase());
  * account's per-status counts by what the events change. The block locks the account's counter
  * row until commit, which is what orders one account's events (a reader that has seen number n
  * has seen everything before it): run it last in a transaction, so that nothing heavier than
- * these inserts is done while the row is held.
+ * these inserts is done while the row is held. Each event is also queued for every enabled
+ * webhook endpoint of its account, in the same statement.
  */
 const APPEND = {
   name: 'events-append',
@@ -68,6 +69,15 @@ const APPEND = {
         i."messageStatus"::"MessageStatus", i.provider, i."providerMessageId", i."errorCode", i."errorMessage",
         i."sentAt", i."deliveredAt", i.raw, $2
       FROM input i JOIN blocks b ON b.account_id = i."accountId" JOIN counts c ON c.account_id = i."accountId"
+    ), hooks AS MATERIALIZED (
+      -- One probe per account of the batch: an account without an enabled endpoint adds nothing more.
+      SELECT w.id, w.account_id FROM counts c JOIN webhook_endpoints w ON w.account_id = c.account_id AND w.enabled
+    ), outbox_in AS (
+      -- The intent to notify each endpoint commits with the event (see webhooks/outbox.ts).
+      INSERT INTO webhook_outbox (endpoint_id, account_id, seq, run_at)
+      SELECT h.id, i."accountId", b.last_seq - c.n + i.rank, $2
+      FROM hooks h JOIN input i ON i."accountId" = h.account_id JOIN blocks b ON b.account_id = h.account_id
+        JOIN counts c ON c.account_id = h.account_id
     )
     SELECT account_id AS "accountId", last_seq::text AS "lastSeq" FROM blocks`,
 };

@@ -4,7 +4,7 @@ import { Prisma, type Delivery, type DeliveryAttempt, type Message, type Message
 /** A message as carried in updates: the row without its bookkeeping columns. */
 export type MessageSnapshot = Omit<
   Message,
-  'requestHash' | 'scheduledCount' | 'queuedCount' | 'sentCount' | 'deliveredCount' | 'failedCount' | 'rejectedRecipients' | 'requestedProvider'
+  'requestHash' | 'scheduledCount' | 'queuedCount' | 'sentCount' | 'deliveredCount' | 'failedCount' | 'canceledCount' | 'rejectedRecipients' | 'requestedProvider'
 >;
 
 export type AttemptSnapshot = Pick<DeliveryAttempt, 'provider' | 'at' | 'outcome' | 'errorCode' | 'errorMessage'>;

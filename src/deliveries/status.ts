@@ -12,9 +12,10 @@ export const STATUS_RANK: Record<DeliveryStatus, number> = {
   FAILED: 3,
   EXPIRED: 3,
   REJECTED: 3,
+  CANCELED: 3,
 };
 
-export const FINAL_STATUSES: readonly DeliveryStatus[] = ['DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED'];
+export const FINAL_STATUSES: readonly DeliveryStatus[] = ['DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED', 'CANCELED'];
 
 export function isFinal(status: DeliveryStatus): boolean {
   return STATUS_RANK[status] === 3;
@@ -25,7 +26,7 @@ export function canMove(from: DeliveryStatus, to: DeliveryStatus): boolean {
 }
 
 /** Which per-message counter a delivery status is counted in. */
-export type StatusCounter = 'scheduled' | 'queued' | 'sent' | 'delivered' | 'failed';
+export type StatusCounter = 'scheduled' | 'queued' | 'sent' | 'delivered' | 'failed' | 'canceled';
 
 export function counterOf(status: DeliveryStatus): StatusCounter {
   switch (status) {
@@ -37,6 +38,8 @@ export function counterOf(status: DeliveryStatus): StatusCounter {
       return 'sent';
     case 'DELIVERED':
       return 'delivered';
+    case 'CANCELED':
+      return 'canceled';
     default:
       return 'failed';
   }
@@ -44,9 +47,13 @@ export function counterOf(status: DeliveryStatus): StatusCounter {
 
 export type StatusCounts = Record<StatusCounter, number>;
 
-/** The status of a message, from how many of its deliveries are in each state. */
+/**
+ * The status of a message, from how many of its deliveries are in each state. Cancelled
+ * deliveries do not count, unless all were cancelled.
+ */
 export function messageStatusOf(counts: StatusCounts, recipientCount: number): MessageStatus {
-  if (counts.delivered + counts.failed === recipientCount) {
+  if (counts.canceled === recipientCount) return 'CANCELED';
+  if (counts.delivered + counts.failed + counts.canceled === recipientCount) {
     if (counts.failed === 0) return 'DELIVERED';
     if (counts.delivered === 0) return 'FAILED';
     return 'PARTIALLY_DELIVERED';

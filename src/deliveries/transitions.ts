@@ -81,7 +81,7 @@ const LOCK_DELIVERIES = {
 const LOCK_MESSAGES = {
   name: 'transitions-lock-messages',
   text: `SELECT ${MESSAGE_SNAPSHOT_COLUMNS}, m.scheduled_count AS scheduled, m.queued_count AS queued,
-      m.sent_count AS sent, m.delivered_count AS delivered, m.failed_count AS failed
+      m.sent_count AS sent, m.delivered_count AS delivered, m.failed_count AS failed, m.canceled_count AS canceled
     FROM messages m WHERE m.id = ANY($1::uuid[]) ORDER BY m.id FOR UPDATE`,
 };
 
@@ -118,8 +118,10 @@ const WRITE_STATE_IF_UNCHANGED = {
 const UPDATE_MESSAGES = {
   name: 'transitions-update-messages',
   text: `UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
-      delivered_count = v.delivered, failed_count = v.failed, status = v.status::"MessageStatus", updated_at = $2
-    FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, status text)
+      delivered_count = v.delivered, failed_count = v.failed, canceled_count = v.canceled, status = v.status::"MessageStatus",
+      updated_at = $2
+    FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, canceled int,
+      status text)
     WHERE m.id = v.id`,
 };
 
@@ -145,19 +147,33 @@ export async function recordTransitions(
   return record(deps, transitions, options, undefined);
 }
 
+/**
+ * Like recordTransitions, for changes that can only be decided inside the transaction (the
+ * deliveries whose dispatch jobs it could take from the queue): `pick` runs first in it and
+ * names them; they are then locked and recorded the general way.
+ */
+export async function recordPickedTransitions(
+  deps: { db: Db } & Publisher,
+  pick: (tx: SqlTransaction) => Promise<Transition[]>,
+  options: RecordOptions = {},
+): Promise<DeliveryUpdate[]> {
+  return record(deps, pick, options, undefined);
+}
+
 async function record(
   deps: { db: Db } & Publisher,
-  transitions: readonly Transition[],
+  wanted: readonly Transition[] | ((tx: SqlTransaction) => Promise<Transition[]>),
   options: RecordOptions,
   known: ReadonlyMap<string, KnownDelivery> | undefined,
 ): Promise<DeliveryUpdate[]> {
   const attempts = options.attempts ?? [];
-  if (transitions.length === 0 && attempts.length === 0 && !options.also) return [];
-  const ids = [...new Set(transitions.map((t) => t.deliveryId))].sort();
+  if (typeof wanted !== 'function' && wanted.length === 0 && attempts.length === 0 && !options.also) return [];
   const now = new Date();
 
   const committed = await sqlOf(deps.db).transaction(
     async (tx) => {
+      const transitions = typeof wanted === 'function' ? await wanted(tx) : wanted;
+      const ids = [...new Set(transitions.map((t) => t.deliveryId))].sort();
       const locked = known
         ? ids.map((id) => known.get(id)!)
         : ids.length === 0
@@ -192,6 +208,7 @@ async function record(
             sent: m.sent,
             delivered: m.delivered,
             failed: m.failed,
+            canceled: m.canceled,
             status: m.status,
           })),
         ),
@@ -315,6 +332,6 @@ async function lockMessages(tx: SqlTransaction, applied: AppliedTransition[], no
   return messages;
 }
 
-function snapshotOf({ scheduled: _s, queued: _q, sent: _t, delivered: _d, failed: _f, ...snapshot }: LockedMessage): MessageSnapshot {
+function snapshotOf({ scheduled: _s, queued: _q, sent: _t, delivered: _d, failed: _f, canceled: _c, ...snapshot }: LockedMessage): MessageSnapshot {
   return snapshot;
 }

@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'NO_ROUTE',
   'RATE_LIMITED',
   'SMS_SEND_FAILED',
+  'INVALID_WEBHOOK_URL',
+  'MESSAGE_NOT_CANCELLABLE',
   'BAD_USER_INPUT',
   'INTERNAL_ERROR',
   // Added here: a cursor from before the event log's retention window.

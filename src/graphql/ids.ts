@@ -1,9 +1,11 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 
+type GlobalTypename = 'Message' | 'Delivery' | 'WebhookEndpoint';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The row id behind a global ID of `typename`, or undefined for anything else. */
-export function rowIdOf(globalId: string, typename: 'Message' | 'Delivery'): string | undefined {
+export function rowIdOf(globalId: string, typename: GlobalTypename): string | undefined {
   try {
     const { typename: actual, id } = decodeGlobalID(globalId);
     return actual === typename && UUID.test(id) ? id : undefined;
@@ -12,6 +14,6 @@ export function rowIdOf(globalId: string, typename: 'Message' | 'Delivery'): str
   }
 }
 
-export function globalIdOf(typename: 'Message' | 'Delivery', rowId: string): string {
+export function globalIdOf(typename: GlobalTypename, rowId: string): string {
   return encodeGlobalID(typename, rowId);
 }

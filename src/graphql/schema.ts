@@ -2,6 +2,7 @@ import '../accounts/schema.ts';
 import '../messages/schema.ts';
 import '../deliveries/schema.ts';
 import '../deliveries/summary.ts';
+import '../webhooks/schema.ts';
 import { builder } from './builder.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

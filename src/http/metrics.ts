@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { statementsSent, type Db } from '../db/client.ts';
 import type { DeliveryUpdate } from '../deliveries/records.ts';
 import { queueStats } from '../dispatch/jobs.ts';
+import { outboxStats } from '../webhooks/outbox.ts';
 
 /** Prometheus metrics of one gateway process, on its own registry (so tests can run several). */
 export class Metrics {
@@ -44,6 +45,12 @@ export class Metrics {
     labelNames: ['provider', 'currency'] as const,
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'sms_gateway_webhook_deliveries_total',
+    help: 'Webhook requests made by this process, by outcome (success, http_error, gone, timeout, network_error, refused)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly websockets = new Gauge({
     name: 'sms_gateway_websocket_connections',
     help: 'Open GraphQL WebSocket connections',
@@ -69,29 +76,15 @@ export class Metrics {
         this.inc(statementsSent(sources.db));
       },
     });
-    // Read once per scrape, shared by both gauges.
-    let pending: ReturnType<typeof queueStats> | undefined;
-    const stats = () => {
-      pending ??= queueStats(sources.db).finally(() => {
-        pending = undefined;
-      });
-      return pending;
-    };
-    new Gauge({
-      name: 'sms_gateway_dispatch_queue_depth',
-      help: 'Dispatch jobs waiting (submissions and status polls, due or not)',
-      registers: [this.registry],
-      async collect() {
-        this.set((await stats()).depth);
-      },
+    queueGauges(this.registry, () => queueStats(sources.db), {
+      prefix: 'sms_gateway_dispatch_queue',
+      depth: 'Dispatch jobs waiting (submissions and status polls, due or not)',
+      oldest: 'How long the oldest due dispatch job has been waiting',
     });
-    new Gauge({
-      name: 'sms_gateway_dispatch_queue_oldest_due_seconds',
-      help: 'How long the oldest due dispatch job has been waiting',
-      registers: [this.registry],
-      async collect() {
-        this.set((await stats()).oldestDueAgeSeconds);
-      },
+    queueGauges(this.registry, () => outboxStats(sources.db), {
+      prefix: 'sms_gateway_webhook_queue',
+      depth: 'Webhook requests waiting in the outbox (due or waiting for a retry)',
+      oldest: 'How long the oldest due webhook request has been waiting',
     });
   }
 
@@ -106,6 +99,35 @@ export class Metrics {
     }
     for (const { provider, status, n } of counts.values()) this.deliveries.inc({ provider, status }, n);
   }
+}
+
+type QueueStats = { depth: number; oldestDueAgeSeconds: number };
+
+/** `<prefix>_depth` and `<prefix>_oldest_due_seconds`, from one read per scrape shared by both. */
+function queueGauges(registry: Registry, read: () => Promise<QueueStats>, names: { prefix: string; depth: string; oldest: string }) {
+  let pending: Promise<QueueStats> | undefined;
+  const stats = () => {
+    pending ??= read().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+  new Gauge({
+    name: `${names.prefix}_depth`,
+    help: names.depth,
+    registers: [registry],
+    async collect() {
+      this.set((await stats()).depth);
+    },
+  });
+  new Gauge({
+    name: `${names.prefix}_oldest_due_seconds`,
+    help: names.oldest,
+    registers: [registry],
+    async collect() {
+      this.set((await stats()).oldestDueAgeSeconds);
+    },
+  });
 }
 
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics) {

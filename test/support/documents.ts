@@ -165,3 +165,64 @@ export const DeliverySummary = graphql(`
     }
   }
 `);
+
+export const CreateWebhookEndpoint = graphql(`
+  mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) {
+      endpoint {
+        id
+        url
+        enabled
+        createdAt
+      }
+      secret
+    }
+  }
+`);
+
+export const DeleteWebhookEndpoint = graphql(`
+  mutation DeleteWebhookEndpoint($id: ID!) {
+    deleteWebhookEndpoint(id: $id) {
+      id
+      url
+    }
+  }
+`);
+
+export const WebhookEndpoints = graphql(`
+  query WebhookEndpoints($first: Int, $after: String) {
+    webhookEndpoints {
+      id
+      url
+      enabled
+      disabledReason
+      deliveries(first: $first, after: $after) {
+        edges {
+          node {
+            cursor
+            attempt
+            outcome
+            statusCode
+            durationMs
+            error
+            responseExcerpt
+            at
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`);
+
+export const ReplayWebhooks = graphql(`
+  mutation ReplayWebhooks($endpointId: ID!, $after: String!) {
+    replayWebhooks(endpointId: $endpointId, after: $after) {
+      queued
+      lastCursor
+    }
+  }
+`);

@@ -5,6 +5,7 @@ import { createAccount } from '../../src/accounts/accounts.ts';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
+import type { Surroundings } from '../../src/services.ts';
 import { createTestDatabase } from './database.ts';
 
 /** The run's Redis (see global-setup.ts). */
@@ -23,7 +24,7 @@ export type TestGateway = {
 };
 
 /** A gateway in this process on a free port, with its own database and the machine's Redis. */
-export async function startGateway(env: Record<string, string> = {}, databaseUrl?: string, logger?: Logger): Promise<TestGateway> {
+export async function startGateway(env: Record<string, string> = {}, databaseUrl?: string, logger?: Logger, surroundings?: Surroundings): Promise<TestGateway> {
   const dbUrl = databaseUrl ?? (await createTestDatabase());
   const config = loadConfig({
     PORT: '0',
@@ -37,7 +38,7 @@ export async function startGateway(env: Record<string, string> = {}, databaseUrl
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   } as NodeJS.ProcessEnv);
-  const app = buildApp(config, logger ?? createLogger(config.logLevel));
+  const app = buildApp(config, logger ?? createLogger(config.logLevel), surroundings);
   const url = await app.start();
   const liveCount = new Map<string, number>();
   app.services.feeds.on('live', (id) => liveCount.set(id, (liveCount.get(id) ?? 0) + 1));
