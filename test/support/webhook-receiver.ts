@@ -11,7 +11,8 @@ export type ReceivedWebhook = { path: string; headers: IncomingHttpHeaders; body
  */
 export class WebhookReceiver {
   readonly received: ReceivedWebhook[] = [];
-  answer: (request: ReceivedWebhook) => number = () => 200;
+  /** The status to answer with, or 'hang' to never answer; a 3xx carries a Location. */
+  answer: (request: ReceivedWebhook) => number | 'hang' = () => 200;
   private server: Server | undefined;
   private watchers: Array<() => void> = [];
 
@@ -24,8 +25,12 @@ export class WebhookReceiver {
       req.on('end', () => {
         const request = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
         this.received.push(request);
-        res.statusCode = this.answer(request);
-        res.end(res.statusCode >= 400 ? 'not now' : 'ok');
+        const answer = this.answer(request);
+        if (answer !== 'hang') {
+          res.statusCode = answer;
+          if (answer >= 300 && answer < 400) res.setHeader('location', `${this.url}/redirected`);
+          res.end(answer >= 400 ? 'not now' : 'ok');
+        }
         for (const watcher of [...this.watchers]) watcher();
       });
     });

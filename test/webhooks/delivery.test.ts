@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
-import { CreateWebhookEndpoint, DeliveryUpdated, SendSms, WebhookEndpoints } from '../support/documents.ts';
+import { encodeCursor } from '../../src/deliveries/event-log.ts';
+import {
+  CreateWebhookEndpoint,
+  DeleteWebhookEndpoint,
+  DeliveryUpdated,
+  MessageById,
+  ReplayWebhooks,
+  SendSms,
+  WebhookEndpoints,
+} from '../support/documents.ts';
+import { eventually } from '../support/process.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { verified, WebhookReceiver } from '../support/webhook-receiver.ts';
 
@@ -113,5 +123,77 @@ describe('delivery webhooks', () => {
       expect(ofEvent[0]!.responseExcerpt).toBe('not now');
       expect(ofEvent.every((a) => a.durationMs >= 0)).toBe(true);
     }
+  });
+
+  async function attemptsOf(apiKey: string, until: (attempts: Array<{ outcome: string; statusCode?: number | null }>) => boolean) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const { webhookEndpoints } = await gqlData(gateway.graphqlUrl, apiKey, WebhookEndpoints, { first: 100 });
+      const attempts = webhookEndpoints[0]!.deliveries.edges.map((e) => e.node);
+      if (until(attempts) || Date.now() > deadline) return { endpoint: webhookEndpoints[0]!, attempts };
+    }
+  }
+
+  it('follows no redirect, and a 410 Gone disables the endpoint until replayWebhooks sends the log again', async () => {
+    const account = await gateway.account({ test: true });
+    const hook = await endpointFor(account.apiKey, '/moved');
+    let gone = false;
+    receiver.answer = (request) => (request.path !== '/moved' ? 200 : gone ? 410 : 302);
+    await gqlData(gateway.graphqlUrl, account.apiKey, SendSms, { input: { message: 'moved', recipients: ['+255712345671'] } });
+    const redirected = await attemptsOf(account.apiKey, (a) => a.some((x) => x.statusCode === 302));
+    expect(redirected.attempts[0]).toMatchObject({ outcome: 'http_error', statusCode: 302 });
+    expect(receiver.received.some((r) => r.path === '/redirected')).toBe(false);
+
+    gone = true;
+    await attemptsOf(account.apiKey, (a) => a.some((x) => x.outcome === 'gone'));
+    // Read again: the endpoint is read before its attempts in one query, and the 410 may have come between.
+    const [endpoint] = (await gqlData(gateway.graphqlUrl, account.apiKey, WebhookEndpoints, {})).webhookEndpoints;
+    expect(endpoint).toMatchObject({ enabled: false, disabledReason: 'the endpoint answered 410 Gone' });
+    // Disabled: new events are not queued for it.
+    const before = receiver.received.filter((r) => r.path === '/moved').length;
+    const after = await gqlData(gateway.graphqlUrl, account.apiKey, SendSms, { input: { message: 'after 410', recipients: ['+255712345672'] } });
+    await eventually(
+      async () => (await gqlData(gateway.graphqlUrl, account.apiKey, MessageById, { id: after.sendSms.message.id })).message?.status === 'DELIVERED',
+      'the second message delivered',
+    );
+    expect(receiver.received.filter((r) => r.path === '/moved').length).toBe(before);
+
+    gone = false;
+    receiver.answer = () => 200;
+    // The account's events are numbered 1 to 6: three per message. Replay after the first.
+    const { replayWebhooks } = await gqlData(gateway.graphqlUrl, account.apiKey, ReplayWebhooks, {
+      endpointId: hook.endpoint.id,
+      after: encodeCursor(1n),
+    });
+    expect(replayWebhooks).toEqual({ queued: 5, lastCursor: encodeCursor(6n) });
+    const replayed = await receiver.until((r) => r.filter((x) => x.path === '/moved').length >= before + 5, 'the replay');
+    const ids = replayed.filter((r) => r.path === '/moved').slice(before).map((r) => verified(hook.secret, r).id);
+    expect(ids.sort()).toEqual([2n, 3n, 4n, 5n, 6n].map(encodeCursor).sort());
+    const { webhookEndpoints } = await gqlData(gateway.graphqlUrl, account.apiKey, WebhookEndpoints, {});
+    expect(webhookEndpoints[0]!.enabled).toBe(true);
+
+    const { deleteWebhookEndpoint } = await gqlData(gateway.graphqlUrl, account.apiKey, DeleteWebhookEndpoint, { id: hook.endpoint.id });
+    expect(deleteWebhookEndpoint.id).toBe(hook.endpoint.id);
+    expect((await gqlData(gateway.graphqlUrl, account.apiKey, WebhookEndpoints, {})).webhookEndpoints).toEqual([]);
+  });
+
+  it('an endpoint that never answers does not hold back the others', async () => {
+    const stuck = await gateway.account({ test: true });
+    const quick = await gateway.account({ test: true });
+    await endpointFor(stuck.apiKey, '/stuck');
+    const hook = await endpointFor(quick.apiKey, '/quick');
+    receiver.answer = (request) => (request.path === '/stuck' ? 'hang' : 200);
+    const recipients = Array.from({ length: 20 }, (_, i) => `+255712345${String(i).padStart(2, '0')}1`);
+    await gqlData(gateway.graphqlUrl, stuck.apiKey, SendSms, { input: { message: 'stuck', recipients } });
+    await receiver.until((r) => r.filter((x) => x.path === '/stuck').length >= 4, 'the stuck endpoint to be called');
+    const sentAt = Date.now();
+    await gqlData(gateway.graphqlUrl, quick.apiKey, SendSms, { input: { message: 'quick', recipients: ['+255712345671'] } });
+    const received = await receiver.until((r) => r.filter((x) => x.path === '/quick').length >= 3, "the quick endpoint's three events");
+    // Well within the stuck endpoint's 10 s timeout; and it has at most its share in flight.
+    expect(Math.max(...received.filter((x) => x.path === '/quick').map((x) => x.at)) - sentAt).toBeLessThan(5000);
+    expect(received.filter((x) => x.path === '/stuck').length).toBe(4);
+    expect(new Set(received.filter((x) => x.path === '/quick').map((x) => verified(hook.secret, x).body.data.delivery.status))).toEqual(
+      new Set(['QUEUED', 'SENT', 'DELIVERED']),
+    );
   });
 });
