@@ -12,7 +12,8 @@ import { pino } from 'pino';
 import { providerCallbacks, providerStatus } from '../providers/status-report.ts';
 import { Presets, SingleBar } from 'cli-progress';
 import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
-import { sendCsv } from '../messages/csv-send.ts';
+import { readPhoneCsv, sendCsv } from '../messages/csv-send.ts';
+import { importOptOuts } from '../optouts/optouts.ts';
 import { createProviders } from '../providers/index.ts';
 import { GatewayError } from '../graphql/errors.ts';
 
@@ -123,6 +124,25 @@ export function buildCli(): Command {
         }
       });
       print(result);
+    });
+
+  program
+    .command('optouts')
+    .description("numbers an account does not send to")
+    .command('import')
+    .description('adds the numbers of a CSV file (a phone column) to the account\'s opt-outs')
+    .requiredOption('--account <id>', 'account id')
+    .requiredOption('--csv <file>', 'CSV file with a header row')
+    .action(async (options: { account: string; csv: string }) => {
+      const config = loadConfig();
+      const { rows, phoneColumn } = await readPhoneCsv(options.csv);
+      print(
+        await withDb(async (db) => {
+          const account = await db.account.findUnique({ where: { id: options.account }, select: { id: true } });
+          if (!account) throw new UsageError(`no account ${options.account}`);
+          return importOptOuts(db, account.id, rows.map((row) => row[phoneColumn]!), config.defaultCountry);
+        }),
+      );
     });
 
   const providers = program.command('providers').description('upstream providers');

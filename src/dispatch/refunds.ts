@@ -32,19 +32,19 @@ const CREDIT = {
     SELECT r.account_id, 'REFUND', r.amount,
       c.balance - COALESCE(sum(r.amount) OVER (PARTITION BY r.account_id ORDER BY r.ord
         ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
-      r.message_id, r.delivery_id, 'not delivered by any provider'
+      r.message_id, r.delivery_id, $5
     FROM refund r JOIN credited c ON c.id = r.account_id`,
 };
 
 /**
- * Credits back the price of deliveries that ended without any provider taking them. Runs in the
- * transaction that makes them final, which holds their row locks; the ledger's one-refund-per-
- * delivery index guards against a second refund all the same.
+ * Credits back the price of deliveries that ended without any provider taking them (or were
+ * cancelled before one did). Runs in the transaction that makes them final, which holds their
+ * row locks; the ledger's one-refund-per-delivery index guards against a second refund all the same.
  */
-export async function refundUndelivered(tx: SqlTransaction, finals: AppliedTransition[]): Promise<void> {
+export async function refundUndelivered(tx: SqlTransaction, finals: AppliedTransition[], note = 'not delivered by any provider'): Promise<void> {
   if (finals.length === 0) return;
   const rows = await tx.query<{ id: string; accountId: string; messageId: string; price: string }>(REFUNDABLE, [finals.map((t) => t.deliveryId)]);
   if (rows.length === 0) return;
   await tx.query(LOCK_ACCOUNTS, [[...new Set(rows.map((r) => r.accountId))]]);
-  await tx.query(CREDIT, [rows.map((r) => r.id), rows.map((r) => r.accountId), rows.map((r) => r.messageId), rows.map((r) => r.price)]);
+  await tx.query(CREDIT, [rows.map((r) => r.id), rows.map((r) => r.accountId), rows.map((r) => r.messageId), rows.map((r) => r.price), note]);
 }

@@ -3,6 +3,7 @@ import '../messages/schema.ts';
 import '../deliveries/schema.ts';
 import '../deliveries/summary.ts';
 import '../webhooks/schema.ts';
+import '../optouts/schema.ts';
 import { builder } from './builder.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

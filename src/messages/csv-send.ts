@@ -8,6 +8,7 @@ import { acceptSend } from './accept.ts';
 import { MAX_RECIPIENTS } from './limits.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { planSend } from './send-plan.ts';
+import { withoutOptedOut } from '../optouts/optouts.ts';
 import { validationError } from '../graphql/validation-errors.ts';
 
 const PHONE_COLUMNS = ['phone', 'to', 'recipient', 'msisdn', 'number'];
@@ -15,6 +16,17 @@ const PHONE_COLUMNS = ['phone', 'to', 'recipient', 'msisdn', 'number'];
 export type CsvSendResult = { messages: number; recipients: number; rejected: number };
 
 type Row = Record<string, string>;
+
+/** The rows of a CSV file with a header row (names lower-cased), and which column holds the numbers. */
+export async function readPhoneCsv(file: string): Promise<{ rows: Row[]; phoneColumn: string }> {
+  const rows: Row[] = [];
+  for await (const row of createReadStream(file).pipe(parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), skip_empty_lines: true, trim: true, bom: true }))) {
+    rows.push(row as Row);
+  }
+  const phoneColumn = PHONE_COLUMNS.find((name) => rows[0] && name in rows[0]);
+  if (!phoneColumn) throw new GatewayError('MISSING_RECIPIENTS', `the CSV needs a column named ${PHONE_COLUMNS.join(', ')}`);
+  return { rows, phoneColumn };
+}
 
 /**
  * Bulk send from a CSV file with a header row: a phone column (phone, to, recipient, msisdn
@@ -28,12 +40,7 @@ export async function sendCsv(
   file: string,
   options: { message?: string; onProgress?: (done: number, total: number) => void },
 ): Promise<CsvSendResult> {
-  const rows: Row[] = [];
-  for await (const row of createReadStream(file).pipe(parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), skip_empty_lines: true, trim: true, bom: true }))) {
-    rows.push(row as Row);
-  }
-  const phoneColumn = PHONE_COLUMNS.find((name) => rows[0] && name in rows[0]);
-  if (!phoneColumn) throw new GatewayError('MISSING_RECIPIENTS', `the CSV needs a column named ${PHONE_COLUMNS.join(', ')}`);
+  const { rows, phoneColumn } = await readPhoneCsv(file);
   if (rows.some((row) => !(options.message ?? row.message))) {
     throw new GatewayError('MISSING_MESSAGE', 'give --message or a `message` column on every row');
   }
@@ -53,7 +60,7 @@ export async function sendCsv(
           : { message: text, recipients: chunk.map((row) => row[phoneColumn]!) },
       );
       if (!checked.success) throw validationError({ issues: checked.error.issues });
-      const plan = planSend(checked.data, caller, services.config, services.providers);
+      const plan = await withoutOptedOut(services.db, caller.accountId, planSend(checked.data, caller, services.config, services.providers));
       await acceptSend(services, caller, plan);
       result.messages += 1;
       result.recipients += plan.deliveries.length;

@@ -4,6 +4,8 @@ import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
 import { findByReference, type AcceptedMessage } from './accept.ts';
+import { cancelScheduled } from './cancel.ts';
+import { withoutOptedOut } from '../optouts/optouts.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
@@ -117,7 +119,7 @@ builder.mutationField('sendSms', (t) =>
         const replay = await findByReference(services.db, caller, input.reference, hashRequest(input, senderId));
         if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
       }
-      const plan = planSend(input, caller, services.config, services.providers);
+      const plan = await withoutOptedOut(services.db, caller.accountId, planSend(input, caller, services.config, services.providers));
       return services.acceptQueue.submit({ caller, plan });
     },
   }),
@@ -130,7 +132,11 @@ builder.queryField('smsQuote', (t) =>
     args: { input: t.arg({ type: SendSmsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       await limit(ctx, 'status');
-      const plan = planSend(input, ctx.caller, ctx.services.config, ctx.services.providers, { quote: true });
+      const plan = await withoutOptedOut(
+        ctx.services.db,
+        ctx.caller.accountId,
+        planSend(input, ctx.caller, ctx.services.config, ctx.services.providers, { quote: true }),
+      );
       const account = await ctx.services.db.account.findUniqueOrThrow({
         where: { id: ctx.caller.accountId },
         select: { balance: true },
@@ -155,6 +161,28 @@ builder.queryField('message', (t) =>
         : null;
       if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
       return message;
+    },
+  }),
+);
+
+builder.mutationField('cancelMessage', (t) =>
+  t.prismaField({
+    type: 'Message',
+    authScopes: { send: true },
+    description:
+      'Its SCHEDULED deliveries become CANCELED and are refunded; one a dispatcher has already taken keeps its course (its status says which).',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      await limit(ctx, 'send');
+      const { db } = ctx.services;
+      const id = rowIdOf(args.id, 'Message');
+      const message = id ? await db.message.findFirst({ where: { id, accountId: ctx.caller.accountId }, select: { id: true } }) : null;
+      if (!message) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+      const cancelled = await cancelScheduled(ctx.services, message.id);
+      if (cancelled.length === 0) {
+        throw new GatewayError('MESSAGE_NOT_CANCELLABLE', 'The message has no scheduled delivery left to cancel.');
+      }
+      return db.message.findUniqueOrThrow({ ...query, where: { id: message.id } });
     },
   }),
 );

@@ -1,15 +1,13 @@
-import { z } from 'zod';
 import { decodeCursor, encodeCursor } from '../deliveries/event-log.ts';
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
+import { DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { assertWebhookUrl } from './addresses.ts';
 import { createEndpoint, deleteEndpoint } from './endpoints.ts';
 import { queueReplay } from './outbox.ts';
 
-const MAX_PAGE = 100;
-const DEFAULT_PAGE = 20;
 /** Events one replayWebhooks queues at most; the answer's lastCursor continues from there. */
 const MAX_REPLAY = 100_000;
 
@@ -52,10 +50,7 @@ export const WebhookEndpoint = builder.prismaNode('WebhookEndpoint', {
       type: WebhookDeliveryConnection,
       description: 'Requests made to this endpoint, newest first.',
       args: {
-        first: t.arg.int({
-          required: false,
-          validate: z.number().int().min(1, 'first must be at least 1').max(MAX_PAGE, `first is at most ${MAX_PAGE}`),
-        }),
+        first: t.arg.int(firstArgument),
         after: t.arg.string({ required: false }),
       },
       resolve: async (endpoint, args, ctx) => {
@@ -66,16 +61,7 @@ export const WebhookEndpoint = builder.prismaNode('WebhookEndpoint', {
           orderBy: { id: 'desc' },
           take: take + 1,
         });
-        const edges = rows.slice(0, take).map((node) => ({ cursor: encodeAttemptCursor(node.id), node }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: rows.length > take,
-            hasPreviousPage: after !== undefined,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
-          },
-        };
+        return pageOf(rows, take, after, (row) => encodeAttemptCursor(row.id));
       },
     }),
   }),

@@ -226,3 +226,50 @@ export const ReplayWebhooks = graphql(`
     }
   }
 `);
+export const CancelMessage = graphql(`
+  mutation CancelMessage($id: ID!) {
+    cancelMessage(id: $id) {
+      id
+      status
+      cost
+      deliveries {
+        id
+        recipient
+        status
+      }
+    }
+  }
+`);
+
+export const AddOptOuts = graphql(`
+  mutation AddOptOuts($recipients: [String!]!) {
+    addOptOuts(recipients: $recipients) {
+      recipient
+      createdAt
+    }
+  }
+`);
+
+export const RemoveOptOuts = graphql(`
+  mutation RemoveOptOuts($recipients: [String!]!) {
+    removeOptOuts(recipients: $recipients)
+  }
+`);
+
+export const OptOuts = graphql(`
+  query OptOuts($first: Int, $after: String) {
+    optOuts(first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          recipient
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);

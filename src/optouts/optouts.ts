@@ -1,0 +1,112 @@
+import { sqlOf, type Db } from '../db/client.ts';
+import { GatewayError } from '../graphql/errors.ts';
+import { Decimal } from '../messages/money.ts';
+import { normaliseNumber } from '../messages/recipients.ts';
+import type { SendPlan } from '../messages/send-plan.ts';
+
+export type OptOutRow = { recipient: string; createdAt: Date };
+
+/** Numbers per addOptOuts, removeOptOuts or insert of an import: as many as one sendSms takes. */
+export const MAX_OPT_OUTS_PER_CALL = 10_000;
+
+const AMONG = {
+  name: 'optouts-among',
+  text: `SELECT recipient FROM opt_outs WHERE account_id = $1 AND recipient = ANY($2::text[])`,
+};
+
+/**
+ * The plan without the recipients the account has opted out, who are rejected with OPTED_OUT
+ * and cost nothing: one query for the whole request.
+ */
+export async function withoutOptedOut(db: Db, accountId: string, plan: SendPlan): Promise<SendPlan> {
+  const rows = await sqlOf(db).query<{ recipient: string }>(AMONG, [accountId, plan.deliveries.map((d) => d.recipient)]);
+  if (rows.length === 0) return plan;
+  const opted = new Set(rows.map((row) => row.recipient));
+  const deliveries = plan.deliveries.filter((d) => !opted.has(d.recipient));
+  const rejected = [
+    ...plan.rejected,
+    ...plan.deliveries
+      .filter((d) => opted.has(d.recipient))
+      .map((d) => ({ input: d.recipient, code: 'OPTED_OUT', reason: 'the recipient opted out of messages from this account' })),
+  ];
+  if (deliveries.length === 0) {
+    throw new GatewayError('NO_VALID_RECIPIENTS', 'None of the recipients can be sent to.', { rejectedRecipients: rejected });
+  }
+  return {
+    ...plan,
+    deliveries,
+    rejected,
+    // Each delivery's price is its segments at its country's price: the cost is their sum.
+    cost: deliveries.reduce((sum, d) => sum.plus(d.price), new Decimal(0)),
+    segments: Math.max(...deliveries.map((d) => d.segments)),
+  };
+}
+
+/** Numbers read as sendSms reads them; INVALID_PHONE_FORMAT (and nothing changed) for one that is not a mobile number. */
+export function readNumbers(inputs: readonly string[], defaultCountry: string): string[] {
+  if (inputs.length > MAX_OPT_OUTS_PER_CALL) {
+    throw new GatewayError('BAD_USER_INPUT', `recipients: at most ${MAX_OPT_OUTS_PER_CALL} per call`);
+  }
+  const numbers = new Set<string>();
+  for (const input of inputs) {
+    const number = normaliseNumber(input, defaultCountry);
+    if (!number.ok) throw new GatewayError('INVALID_PHONE_FORMAT', `"${input}": ${number.reason}`, { input });
+    numbers.add(number.e164);
+  }
+  return [...numbers];
+}
+
+/** Adds numbers (E.164) to the account's list; returns them as listed, with when each was first added. */
+export async function addOptOuts(db: Db, accountId: string, numbers: string[]): Promise<OptOutRow[]> {
+  if (numbers.length === 0) return [];
+  return sqlOf(db).query<OptOutRow>(
+    {
+      name: 'optouts-add',
+      text: `WITH added AS (
+          INSERT INTO opt_outs (account_id, recipient) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING
+          RETURNING recipient, created_at
+        )
+        SELECT recipient, created_at AS "createdAt" FROM added
+        UNION ALL
+        SELECT recipient, created_at FROM opt_outs WHERE account_id = $1 AND recipient = ANY($2::text[])
+        ORDER BY recipient`,
+    },
+    [accountId, numbers],
+  );
+}
+
+export async function removeOptOuts(db: Db, accountId: string, numbers: string[]): Promise<number> {
+  if (numbers.length === 0) return 0;
+  const rows = await sqlOf(db).query(
+    { name: 'optouts-remove', text: `DELETE FROM opt_outs WHERE account_id = $1 AND recipient = ANY($2::text[]) RETURNING 1 AS one` },
+    [accountId, numbers],
+  );
+  return rows.length;
+}
+
+/**
+ * Imports a list from another system (`cli optouts import`): numbers read as sendSms reads them,
+ * unreadable ones counted and skipped, the rest added a statement per 10,000.
+ */
+export async function importOptOuts(db: Db, accountId: string, inputs: readonly string[], defaultCountry: string) {
+  const numbers = new Set<string>();
+  let rejected = 0;
+  for (const input of inputs) {
+    const number = normaliseNumber(input, defaultCountry);
+    if (number.ok) numbers.add(number.e164);
+    else rejected += 1;
+  }
+  const all = [...numbers];
+  let imported = 0;
+  for (let i = 0; i < all.length; i += MAX_OPT_OUTS_PER_CALL) {
+    const rows = await sqlOf(db).query(
+      {
+        name: 'optouts-import',
+        text: `INSERT INTO opt_outs (account_id, recipient) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1 AS one`,
+      },
+      [accountId, all.slice(i, i + MAX_OPT_OUTS_PER_CALL)],
+    );
+    imported += rows.length;
+  }
+  return { accountId, imported, alreadyListed: all.length - imported, rejected };
+}
