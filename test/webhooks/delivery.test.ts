@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Collector, gqlData, wsClient } from '../support/client.ts';
+import { Collector, gql, gqlData, wsClient } from '../support/client.ts';
 import { encodeCursor } from '../../src/deliveries/event-log.ts';
 import {
   CreateWebhookEndpoint,
@@ -171,6 +171,16 @@ describe('delivery webhooks', () => {
     expect(ids.sort()).toEqual([2n, 3n, 4n, 5n, 6n].map(encodeCursor).sort());
     const { webhookEndpoints } = await gqlData(gateway.graphqlUrl, account.apiKey, WebhookEndpoints, {});
     expect(webhookEndpoints[0]!.enabled).toBe(true);
+
+    // Another account can neither see, replay nor delete it.
+    const stranger = await gateway.account({ test: true });
+    expect((await gqlData(gateway.graphqlUrl, stranger.apiKey, WebhookEndpoints, {})).webhookEndpoints).toEqual([]);
+    for (const result of [
+      await gql(gateway.graphqlUrl, stranger.apiKey, DeleteWebhookEndpoint, { id: hook.endpoint.id }),
+      await gql(gateway.graphqlUrl, stranger.apiKey, ReplayWebhooks, { endpointId: hook.endpoint.id, after: encodeCursor(0n) }),
+    ]) {
+      expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
 
     const { deleteWebhookEndpoint } = await gqlData(gateway.graphqlUrl, account.apiKey, DeleteWebhookEndpoint, { id: hook.endpoint.id });
     expect(deleteWebhookEndpoint.id).toBe(hook.endpoint.id);
