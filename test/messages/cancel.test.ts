@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { globalIdOf, rowIdOf } from '../../src/graphql/ids.ts';
 import { Decimal } from '../../src/messages/money.ts';
 import { gql, gqlData } from '../support/client.ts';
-import { Balance, CancelMessage, MessageById, SendSms } from '../support/documents.ts';
+import { Balance, CancelMessage, DeliveryReports, MessageById, SendSms } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
 
@@ -31,6 +31,8 @@ describe('cancelMessage', () => {
     expect(cancelMessage.status).toBe('CANCELED');
     expect(cancelMessage.deliveries.map((d) => d.status)).toEqual(['CANCELED', 'CANCELED', 'CANCELED']);
     expect(await balanceOf(apiKey)).toBe('1.0000');
+    const reports = await gqlData(gateway.graphqlUrl, apiKey, DeliveryReports, { filter: { status: 'CANCELED' } });
+    expect(reports.deliveryReports.totalCount).toBe(3);
 
     const again = await gql(gateway.graphqlUrl, apiKey, CancelMessage, { id: sent.sendSms.message.id });
     expect(again.errors?.[0]?.extensions?.code).toBe('MESSAGE_NOT_CANCELLABLE');
