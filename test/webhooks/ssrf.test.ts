@@ -78,5 +78,9 @@ describe('webhook URLs that point inside the network', () => {
     const counter = families.find((f) => f.name === 'sms_gateway_webhook_deliveries_total');
     const refused = counter?.metrics.find((m) => m.labels?.outcome === 'refused');
     expect(Number(refused?.value)).toBeGreaterThan(0);
+    // The refused event waits for its retry in the outbox, which the queue gauges show.
+    const depth = families.find((f) => f.name === 'sms_gateway_webhook_queue_depth');
+    expect(Number(depth?.metrics[0]?.value)).toBeGreaterThan(0);
+    expect(families.some((f) => f.name === 'sms_gateway_webhook_queue_oldest_due_seconds')).toBe(true);
   });
 });
