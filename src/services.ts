@@ -107,7 +107,14 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     }));
   const resolve = surroundings.resolveHost ?? systemResolver;
   const worker = new WebhookWorker(
-    { db, logger, secretKey, resolve, onRequest: (outcome) => metrics.webhookDeliveries.inc({ outcome }) },
+    {
+      db,
+      logger,
+      secretKey,
+      resolve,
+      onRequest: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
+      attemptRetentionDays: config.history.eventRetentionDays,
+    },
     config.webhooks,
   );
   const webhooks = { worker, secretKey, resolve };

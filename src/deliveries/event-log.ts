@@ -74,8 +74,8 @@ const APPEND = {
       SELECT w.id, w.account_id FROM counts c JOIN webhook_endpoints w ON w.account_id = c.account_id AND w.enabled
     ), outbox_in AS (
       -- The intent to notify each endpoint commits with the event (see webhooks/outbox.ts).
-      INSERT INTO webhook_outbox (endpoint_id, account_id, seq, run_at)
-      SELECT h.id, i."accountId", b.last_seq - c.n + i.rank, $2
+      INSERT INTO webhook_outbox (endpoint_id, account_id, seq, occurred_at, run_at)
+      SELECT h.id, i."accountId", b.last_seq - c.n + i.rank, $2, $2
       FROM hooks h JOIN input i ON i."accountId" = h.account_id JOIN blocks b ON b.account_id = h.account_id
         JOIN counts c ON c.account_id = h.account_id
     )

@@ -1,7 +1,7 @@
 import { sqlOf, type Db } from '../db/client.ts';
 
 /** An event to POST to an endpoint, as claimed from the outbox. */
-export type ClaimedNotice = { id: bigint; endpointId: string; accountId: string; seq: bigint; attempt: number };
+export type ClaimedNotice = { id: bigint; endpointId: string; accountId: string; seq: bigint; occurredAt: Date; attempt: number };
 
 /**
  * Claims due outbox rows for `leaseMs`, as the dispatcher claims its jobs: SKIP LOCKED lets any
@@ -21,11 +21,12 @@ const CLAIM = {
     )
     UPDATE webhook_outbox o SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', attempt = o.attempt + 1
     WHERE o.id = ANY(ARRAY(SELECT id FROM due))
-    RETURNING o.id::text AS id, o.endpoint_id AS "endpointId", o.account_id AS "accountId", o.seq::text AS seq, o.attempt`,
+    RETURNING o.id::text AS id, o.endpoint_id AS "endpointId", o.account_id AS "accountId", o.seq::text AS seq,
+      o.occurred_at AS "occurredAt", o.attempt`,
 };
 
 export async function claimNotices(db: Db, worker: string, limit: number, leaseMs: number, busyEndpoints: string[]): Promise<ClaimedNotice[]> {
-  const rows = await sqlOf(db).query<{ id: string; endpointId: string; accountId: string; seq: string; attempt: number }>(CLAIM, [
+  const rows = await sqlOf(db).query<{ id: string; endpointId: string; accountId: string; seq: string; occurredAt: Date; attempt: number }>(CLAIM, [
     worker,
     limit,
     leaseMs,
@@ -118,9 +119,10 @@ export async function queueReplay(db: Db, endpoint: { id: string; accountId: str
     {
       name: 'webhooks-replay',
       text: `WITH events AS (
-          SELECT seq FROM delivery_events WHERE account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4
+          SELECT seq, occurred_at FROM delivery_events WHERE account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4
         ), queued AS (
-          INSERT INTO webhook_outbox (endpoint_id, account_id, seq, run_at) SELECT $1, $2, seq, now() FROM events RETURNING seq
+          INSERT INTO webhook_outbox (endpoint_id, account_id, seq, occurred_at, run_at)
+          SELECT $1, $2, seq, occurred_at, now() FROM events RETURNING seq
         )
         SELECT count(*)::int AS queued, max(seq)::text AS "lastSeq" FROM queued`,
     },
@@ -135,4 +137,24 @@ export async function outboxStats(db: Db): Promise<{ depth: number; oldestDueAge
      FROM webhook_outbox`,
   );
   return { depth: row?.depth ?? 0, oldestDueAgeSeconds: Math.max(0, row?.age ?? 0) };
+}
+
+/** Removes attempts older than `days`, a batch at a time; returns how many. */
+export async function pruneAttempts(db: Db, days: number): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const [row] = await sqlOf(db).query<{ n: number }>(
+      {
+        name: 'webhooks-prune-attempts',
+        text: `WITH gone AS (
+            DELETE FROM webhook_attempts WHERE id = ANY(ARRAY(
+              SELECT id FROM webhook_attempts WHERE at < now() - $1 * interval '1 day' LIMIT 10000))
+            RETURNING 1
+          ) SELECT count(*)::int AS n FROM gone`,
+      },
+      [days],
+    );
+    removed += row?.n ?? 0;
+    if ((row?.n ?? 0) < 10_000) return removed;
+  }
 }

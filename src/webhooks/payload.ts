@@ -34,8 +34,9 @@ const LOAD_EVENTS = {
       d.recipient, e.status::text AS status, e.message_status::text AS "messageStatus", e.provider,
       e.provider_message_id AS "providerMessageId", e.error_code AS "errorCode", e.error_message AS "errorMessage",
       e.sent_at AS "sentAt", e.delivered_at AS "deliveredAt", e.occurred_at AS "occurredAt"
-    FROM unnest($1::uuid[], $2::bigint[]) AS k(account_id, seq)
-    JOIN delivery_events e ON e.account_id = k.account_id AND e.seq = k.seq
+    FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS k(account_id, seq, occurred_at)
+    -- With its time, each event is looked up in its own partition of the log only.
+    JOIN delivery_events e ON e.account_id = k.account_id AND e.seq = k.seq AND e.occurred_at = k.occurred_at
     JOIN deliveries d ON d.id = e.delivery_id`,
 };
 
@@ -63,7 +64,11 @@ type EventRow = {
 export async function loadBodies(db: Db, notices: readonly ClaimedNotice[]): Promise<Map<string, DeliveryWebhook>> {
   const keys = [...new Map(notices.map((n) => [bodyKey(n), n])).values()];
   if (keys.length === 0) return new Map();
-  const rows = await sqlOf(db).query<EventRow>(LOAD_EVENTS, [keys.map((k) => k.accountId), keys.map((k) => String(k.seq))]);
+  const rows = await sqlOf(db).query<EventRow>(LOAD_EVENTS, [
+    keys.map((k) => k.accountId),
+    keys.map((k) => String(k.seq)),
+    keys.map((k) => k.occurredAt),
+  ]);
   return new Map(rows.map((row) => [bodyKey(row), bodyOf(row)]));
 }
 

@@ -1,4 +1,5 @@
 import { decodeCursor, encodeCursor } from '../deliveries/event-log.ts';
+import { expiredCursor } from '../deliveries/retention.ts';
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
 import { GatewayError } from '../graphql/errors.ts';
@@ -155,12 +156,18 @@ builder.mutationField('replayWebhooks', (t) =>
   t.field({
     type: ReplayWebhooksPayload,
     authScopes: { $all: { send: true, read: true } },
-    description: 'Sends again every event after the cursor still in the log; enables the endpoint if a 410 disabled it.',
+    description:
+      'Sends again every event after the cursor (CURSOR_EXPIRED when some have left the log); enables the endpoint if a 410 disabled it.',
     args: { endpointId: t.arg.id({ required: true }), after: t.arg.string({ required: true }) },
     resolve: async (_root, args, ctx) => {
       await limit(ctx, 'status');
       const afterSeq = decodeCursor(args.after);
       const endpoint = await ownEndpoint(ctx, args.endpointId);
+      if (await expiredCursor(ctx.services.db, ctx.caller.accountId, afterSeq)) {
+        throw new GatewayError('CURSOR_EXPIRED', 'Events after this cursor have left the event log: replay from a later cursor.', {
+          argument: 'after',
+        });
+      }
       if (!endpoint.enabled) {
         await ctx.services.db.webhookEndpoint.update({ where: { id: endpoint.id }, data: { enabled: true, disabledReason: null } });
       }

@@ -8,11 +8,12 @@ import type { Logger } from '../logger.ts';
 import { GroupCommit } from '../shared/group-commit.ts';
 import type { ResolveHost } from './addresses.ts';
 import { endpointsForSending, type SendingEndpoint } from './endpoints.ts';
-import { claimNotices, recordResults, releaseNotices, type ClaimedNotice, type NoticeResult } from './outbox.ts';
+import { claimNotices, pruneAttempts, recordResults, releaseNotices, type ClaimedNotice, type NoticeResult } from './outbox.ts';
 import { bodyKey, loadBodies, type DeliveryWebhook } from './payload.ts';
 import { postWebhook, type RequestOutcome } from './request.ts';
 
 const MAX_DELAY_MS = 8 * 3600_000;
+const TIDY_EVERY_MS = 10 * 60_000;
 /** Requests in flight in one process, over all endpoints. */
 const MAX_IN_FLIGHT = 64;
 
@@ -31,6 +32,8 @@ export type WebhookWorkerDeps = {
   secretKey: () => Promise<Buffer>;
   resolve: ResolveHost;
   onRequest?: (outcome: RequestOutcome) => void;
+  /** Attempts older than this many days are removed (the event log's window). */
+  attemptRetentionDays: number;
 };
 
 /**
@@ -83,9 +86,14 @@ export class WebhookWorker {
   }
 
   private async run(): Promise<void> {
+    let tidiedAt = 0;
     while (this.running) {
       let claimed = 0;
       try {
+        if (Date.now() - tidiedAt > TIDY_EVERY_MS) {
+          tidiedAt = Date.now();
+          await pruneAttempts(this.deps.db, this.deps.attemptRetentionDays);
+        }
         claimed = await this.round();
       } catch (error) {
         this.deps.logger.error({ err: error }, 'webhook round failed');

@@ -14,7 +14,7 @@ describe('webhook URLs that point inside the network', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    gateway = await startGateway({}, undefined, {
+    gateway = await startGateway({}, undefined, undefined, {
       resolveHost: async (host) => {
         const address = dns.get(host);
         return address ? [{ address, family: address.includes(':') ? 6 : 4 }] : systemResolver(host);

@@ -18,12 +18,14 @@ CREATE INDEX "webhook_endpoints_account_id_idx" ON "webhook_endpoints" ("account
 -- The outbox: one row per (event, enabled endpoint), written by the statement that appends the
 -- event, so the intent to notify commits with the event or not at all. The event is named by
 -- (account_id, seq), without a foreign key (the event log may be partitioned and pruned by
--- time); the request body is built from the log when it is sent.
+-- time); the request body is built from the log when it is sent. Its time is kept, so that
+-- reading it back looks in its own partition of the log only.
 CREATE TABLE "webhook_outbox" (
     "id" BIGSERIAL NOT NULL,
     "endpoint_id" UUID NOT NULL,
     "account_id" UUID NOT NULL,
     "seq" BIGINT NOT NULL,
+    "occurred_at" TIMESTAMPTZ(3) NOT NULL,
     "attempt" INTEGER NOT NULL DEFAULT 0,
     "run_at" TIMESTAMPTZ(3) NOT NULL,
     "locked_by" TEXT,
@@ -49,3 +51,5 @@ CREATE TABLE "webhook_attempts" (
     CONSTRAINT "webhook_attempts_pkey" PRIMARY KEY ("id")
 );
 CREATE INDEX "webhook_attempts_endpoint_id_id_idx" ON "webhook_attempts" ("endpoint_id", "id" DESC);
+-- Attempts are kept as long as the events they sent (EVENT_RETENTION_DAYS), then removed by age.
+CREATE INDEX "webhook_attempts_at_idx" ON "webhook_attempts" ("at");
