@@ -167,7 +167,7 @@ async function removeMessagesBefore(sql: OneConnection, cutoff: number): Promise
     const [row] = await sql.transaction((tx) =>
       tx.query<{ n: number }>(
         `WITH old AS (
-           SELECT id FROM messages WHERE created_at < $1 AND status IN ('DELIVERED', 'PARTIALLY_DELIVERED', 'FAILED')
+           SELECT id FROM messages WHERE created_at < $1 AND status IN ('DELIVERED', 'PARTIALLY_DELIVERED', 'FAILED', 'CANCELED')
            ORDER BY created_at LIMIT ${MESSAGE_BATCH} FOR UPDATE SKIP LOCKED
          ), jobs_gone AS (
            DELETE FROM dispatch_jobs j USING deliveries d WHERE d.message_id IN (SELECT id FROM old) AND j.delivery_id = d.id
