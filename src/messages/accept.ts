@@ -8,6 +8,7 @@ import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import type { DeliveryUpdate, DeliveryWithRelations, MessageSnapshot } from '../deliveries/records.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
+import { excludeOptedOut, optedOutAmong } from '../optouts/optouts.ts';
 import { Decimal } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import type { SendPlan } from './send-plan.ts';
@@ -109,19 +110,29 @@ async function writeBatch(deps: Deps, requests: AcceptRequest[]): Promise<Array<
   const now = new Date();
   const accountIds = [...new Set(requests.map((r) => r.caller.accountId))].sort();
   const { outcomes, accepted, seqs } = await sqlOf(deps.db).transaction(async (tx) => {
+    // Before the accounts are locked: it needs no lock, and so holds theirs no longer.
+    const optedOut = await optedOutAmong(tx, requests.map((r) => ({ accountId: r.caller.accountId, plan: r.plan })));
     const balances = new Map(
       (await tx.query<{ id: string; balance: string }>(LOCK_ACCOUNTS, [accountIds])).map((row) => [row.id, new Decimal(row.balance)]),
     );
     const taken = await referencesTaken(tx, requests);
     const outcomes: Array<Outcome<Accepted>> = [];
     const accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }> = [];
-    for (const request of requests) {
-      const { caller, plan } = request;
-      const existing = plan.reference === null ? undefined : taken.get(`${caller.accountId}\u0000${plan.reference}`);
+    for (const asked of requests) {
+      const { caller } = asked;
+      const existing = asked.plan.reference === null ? undefined : taken.get(`${caller.accountId}\u0000${asked.plan.reference}`);
       if (existing) {
-        outcomes.push(replayOf(existing, plan));
+        outcomes.push(replayOf(existing, asked.plan));
         continue;
       }
+      let request = asked;
+      try {
+        request = { caller, plan: excludeOptedOut(caller.accountId, asked.plan, optedOut) };
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+        continue;
+      }
+      const { plan } = request;
       const balance = balances.get(caller.accountId) ?? new Decimal(0);
       if (plan.cost.greaterThan(0) && balance.lessThan(plan.cost)) {
         outcomes.push({ ok: false, error: insufficientBalance(plan) });

@@ -8,7 +8,6 @@ import { acceptSend } from './accept.ts';
 import { MAX_RECIPIENTS } from './limits.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { planSend } from './send-plan.ts';
-import { withoutOptedOut } from '../optouts/optouts.ts';
 import { validationError } from '../graphql/validation-errors.ts';
 
 const PHONE_COLUMNS = ['phone', 'to', 'recipient', 'msisdn', 'number'];
@@ -60,11 +59,12 @@ export async function sendCsv(
           : { message: text, recipients: chunk.map((row) => row[phoneColumn]!) },
       );
       if (!checked.success) throw validationError({ issues: checked.error.issues });
-      const plan = await withoutOptedOut(services.db, caller.accountId, planSend(checked.data, caller, services.config, services.providers));
-      await acceptSend(services, caller, plan);
+      const plan = planSend(checked.data, caller, services.config, services.providers);
+      // Acceptance leaves out opted-out numbers: its answer says who was sent to.
+      const accepted = await acceptSend(services, caller, plan);
       result.messages += 1;
-      result.recipients += plan.deliveries.length;
-      result.rejected += plan.rejected.length;
+      result.recipients += accepted.message?.recipientCount ?? plan.deliveries.length;
+      result.rejected += accepted.rejectedRecipients.length;
       done += chunk.length;
       options.onProgress?.(done, rows.length);
     }

@@ -119,7 +119,7 @@ builder.mutationField('sendSms', (t) =>
         const replay = await findByReference(services.db, caller, input.reference, hashRequest(input, senderId));
         if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
       }
-      const plan = await withoutOptedOut(services.db, caller.accountId, planSend(input, caller, services.config, services.providers));
+      const plan = planSend(input, caller, services.config, services.providers);
       return services.acceptQueue.submit({ caller, plan });
     },
   }),

@@ -1,4 +1,5 @@
 import { sqlOf, type Db } from '../db/client.ts';
+import type { Sql } from '../db/pg.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { Decimal } from '../messages/money.ts';
 import { normaliseNumber } from '../messages/recipients.ts';
@@ -9,25 +10,58 @@ export type OptOutRow = { recipient: string; createdAt: Date };
 /** Numbers per addOptOuts, removeOptOuts or insert of an import: as many as one sendSms takes. */
 export const MAX_OPT_OUTS_PER_CALL = 10_000;
 
+/**
+ * The (account, number) pairs that are opted out, among those given (the recipients of a batch
+ * of requests): one query for the batch. Each account's numbers go as one slice of $2 and are
+ * looked up on the list's primary key (account, number): never a scan of the whole list, which
+ * holds every account's numbers.
+ */
 const AMONG = {
   name: 'optouts-among',
-  text: `SELECT recipient FROM opt_outs WHERE account_id = $1 AND recipient = ANY($2::text[])`,
+  text: `SELECT a.account_id AS "accountId", o.recipient
+    FROM unnest($1::uuid[], $3::int[], $4::int[]) AS a(account_id, first, last)
+    CROSS JOIN LATERAL (
+      SELECT recipient FROM opt_outs WHERE account_id = a.account_id AND recipient = ANY(($2::text[])[a.first:a.last])
+      OFFSET 0
+    ) o`,
 };
+
+export const optOutKey = (accountId: string, recipient: string) => `${accountId}\u0000${recipient}`;
+
+/** Which recipients of these plans are opted out, as optOutKey pairs. */
+export async function optedOutAmong(sql: Pick<Sql, 'query'>, plans: ReadonlyArray<{ accountId: string; plan: SendPlan }>): Promise<Set<string>> {
+  const byAccount = new Map<string, string[]>();
+  for (const { accountId, plan } of plans) {
+    let numbers = byAccount.get(accountId);
+    if (!numbers) byAccount.set(accountId, (numbers = []));
+    for (const d of plan.deliveries) numbers.push(d.recipient);
+  }
+  const recipients: string[] = [];
+  const firsts: number[] = [];
+  const lasts: number[] = [];
+  for (const numbers of byAccount.values()) {
+    firsts.push(recipients.length + 1);
+    for (const n of numbers) recipients.push(n);
+    lasts.push(recipients.length);
+  }
+  if (recipients.length === 0) return new Set();
+  const rows = await sql.query<{ accountId: string; recipient: string }>(AMONG, [[...byAccount.keys()], recipients, firsts, lasts]);
+  return new Set(rows.map((row) => optOutKey(row.accountId, row.recipient)));
+}
 
 /**
  * The plan without the recipients the account has opted out, who are rejected with OPTED_OUT
- * and cost nothing: one query for the whole request.
+ * and cost nothing; NO_VALID_RECIPIENTS when none is left.
  */
-export async function withoutOptedOut(db: Db, accountId: string, plan: SendPlan): Promise<SendPlan> {
-  const rows = await sqlOf(db).query<{ recipient: string }>(AMONG, [accountId, plan.deliveries.map((d) => d.recipient)]);
-  if (rows.length === 0) return plan;
-  const opted = new Set(rows.map((row) => row.recipient));
-  const deliveries = plan.deliveries.filter((d) => !opted.has(d.recipient));
+export function excludeOptedOut(accountId: string, plan: SendPlan, optedOut: ReadonlySet<string>): SendPlan {
+  if (optedOut.size === 0) return plan;
+  const isOut = (recipient: string) => optedOut.has(optOutKey(accountId, recipient));
+  const out = plan.deliveries.filter((d) => isOut(d.recipient));
+  if (out.length === 0) return plan;
+  const deliveries = plan.deliveries.filter((d) => !isOut(d.recipient));
   const rejected = [
     ...plan.rejected,
-    ...plan.deliveries
-      .filter((d) => opted.has(d.recipient))
-      .map((d) => ({ input: d.recipient, code: 'OPTED_OUT', reason: 'the recipient opted out of messages from this account' })),
+    ...out.map((d) => ({ input: d.recipient, code: 'OPTED_OUT', reason: 'the recipient opted out of messages from this account' })),
   ];
   if (deliveries.length === 0) {
     throw new GatewayError('NO_VALID_RECIPIENTS', 'None of the recipients can be sent to.', { rejectedRecipients: rejected });
@@ -40,6 +74,11 @@ export async function withoutOptedOut(db: Db, accountId: string, plan: SendPlan)
     cost: deliveries.reduce((sum, d) => sum.plus(d.price), new Decimal(0)),
     segments: Math.max(...deliveries.map((d) => d.segments)),
   };
+}
+
+/** excludeOptedOut for one plan on its own (smsQuote). */
+export async function withoutOptedOut(db: Db, accountId: string, plan: SendPlan): Promise<SendPlan> {
+  return excludeOptedOut(accountId, plan, await optedOutAmong(sqlOf(db), [{ accountId, plan }]));
 }
 
 /** Numbers read as sendSms reads them; INVALID_PHONE_FORMAT (and nothing changed) for one that is not a mobile number. */
