@@ -93,13 +93,14 @@ describe.skipIf(!browserAvailable())('the monitor page in Chromium', () => {
       const data = (globalThis as unknown as { monitor: { rateChart: { data: number[][] } } }).monitor.rateChart.data;
       return data[0]!.length > 0 && data.slice(1).some((series) => series.some((n) => n > 0));
     });
-    const green = await page.$eval('#rate-chart canvas', (canvas) => {
-      const { data } = (canvas as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height);
+    // Painted on a later frame than the data arrives: wait for the pixels rather than look once.
+    await page.waitForFunction(() => {
+      const canvas = document.querySelector('#rate-chart canvas') as HTMLCanvasElement;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
       let n = 0;
       for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - 26) < 30 && Math.abs(data[i + 1]! - 127) < 30 && Math.abs(data[i + 2]! - 55) < 30 && data[i + 3]! > 200) n += 1;
-      return n;
+      return n > 10;
     });
-    expect(green).toBeGreaterThan(10);
     // Final outcomes per provider: the sandbox's, in its table.
     await page.waitForFunction(() => document.querySelector('#provider-table tr[data-provider=sandbox]')?.textContent?.includes('40.0%'));
   });
