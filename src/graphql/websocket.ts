@@ -13,6 +13,8 @@ import type { GraphQLServer } from './yoga.ts';
 
 type Extra = { caller?: Caller };
 
+const PING_SLICE = 500;
+
 /** Closed when the key behind a connection is revoked, or when a key has too many connections. */
 export const REVOKED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
 export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
@@ -45,14 +47,18 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     });
   });
 
-  const keepAlive = setInterval(() => {
-    for (const socket of wss.clients) {
+  // Pings go out a slice of connections at a time, so that ten thousand of them never hold the
+  // event loop (or delay a fan-out) for the length of ten thousand socket writes.
+  const keepAlive = setInterval(async () => {
+    let pinged = 0;
+    for (const socket of [...wss.clients]) {
       if (!alive.has(socket)) {
         socket.terminate();
         continue;
       }
       alive.delete(socket);
       socket.ping();
+      if (++pinged % PING_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   }, limits.keepAliveMs);
 
