@@ -50,28 +50,24 @@ export async function maintainHistory(db: Db, policy: RetentionPolicy, now = new
 /** maintainHistory on one connection (the one that holds the lock), outside any pool. */
 export async function maintainHistoryOn(client: pg.ClientBase, policy: RetentionPolicy, now = new Date()): Promise<RetentionRun | undefined> {
   const sql = onOneConnection(client);
-  {
-    const [{ locked }] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MAINTENANCE_LOCK])).rows as [
-      { locked: boolean },
-    ];
-    if (!locked) return undefined;
-    try {
-      const run: RetentionRun = { created: [], dropped: [], rowsRemoved: 0, messagesRemoved: 0 };
-      const today = dayOf(now.getTime());
-      const cutoff = today - policy.eventRetentionDays * DAY_MS;
-      for (const partitioned of PARTITIONED) {
-        for (let d = 0; d <= DAYS_AHEAD; d++) {
-          const created = await createPartition(sql, partitioned, today + d * DAY_MS);
-          if (created) run.created.push(created);
-        }
-        run.dropped.push(...(await dropPartitionsBefore(sql, partitioned, cutoff)));
-        run.rowsRemoved += await emptyDefaultBefore(sql, partitioned, cutoff);
+  const [row] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MAINTENANCE_LOCK])).rows;
+  if (!row?.locked) return undefined;
+  try {
+    const run: RetentionRun = { created: [], dropped: [], rowsRemoved: 0, messagesRemoved: 0 };
+    const today = dayOf(now.getTime());
+    const cutoff = today - policy.eventRetentionDays * DAY_MS;
+    for (const partitioned of PARTITIONED) {
+      for (let d = 0; d <= DAYS_AHEAD; d++) {
+        const created = await createPartition(sql, partitioned, today + d * DAY_MS);
+        if (created) run.created.push(created);
       }
-      run.messagesRemoved = await removeMessagesBefore(sql, today - policy.messageRetentionDays * DAY_MS);
-      return run;
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK]);
+      run.dropped.push(...(await dropPartitionsBefore(sql, partitioned, cutoff)));
+      run.rowsRemoved += await emptyDefaultBefore(sql, partitioned, cutoff);
     }
+    run.messagesRemoved = await removeMessagesBefore(sql, today - policy.messageRetentionDays * DAY_MS);
+    return run;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MAINTENANCE_LOCK]);
   }
 }
 
