@@ -11,6 +11,7 @@ import {
   type AttemptSnapshot,
   type DeliveryUpdate,
 } from './records.ts';
+import { COUNT_COLUMNS, countsByStatus } from './status-counts.ts';
 
 /** One change to record: the delivery as it stands after it, dates already as ISO text. */
 export type NewEvent = {
@@ -31,9 +32,6 @@ export type NewEvent = {
   raw?: unknown;
 };
 
-/** The account's per-status delivery counts (columns of account_event_seqs). */
-export const COUNTED_STATUSES = ['SCHEDULED', 'QUEUED', 'SENT', 'DELIVERED', 'FAILED', 'EXPIRED', 'REJECTED', 'CANCELED'] as const;
-const counted = COUNTED_STATUSES.map((status) => status.toLowerCase());
 
 /**
  * Numbers and inserts events, one block of numbers per account, in one statement, and moves the
@@ -53,14 +51,14 @@ const APPEND = {
         "errorMessage" text, "sentAt" timestamptz, "deliveredAt" timestamptz, raw jsonb)
     ), counts AS (
       SELECT "accountId" AS account_id, count(*) AS n,
-        ${COUNTED_STATUSES.map((status, i) => `count(*) FILTER (WHERE status = '${status}') - count(*) FILTER (WHERE "previousStatus" = '${status}') AS ${counted[i]}`).join(', ')}
+        ${countsByStatus('status', '"previousStatus"')}
       FROM input GROUP BY "accountId"
     ), blocks AS (
       -- In account order, so that concurrent writers lock the counters in the same order.
-      INSERT INTO account_event_seqs (account_id, last_seq, ${counted.join(', ')})
-      SELECT account_id, n, ${counted.join(', ')} FROM counts ORDER BY account_id
+      INSERT INTO account_event_seqs (account_id, last_seq, ${COUNT_COLUMNS.join(', ')})
+      SELECT account_id, n, ${COUNT_COLUMNS.join(', ')} FROM counts ORDER BY account_id
       ON CONFLICT (account_id) DO UPDATE SET last_seq = account_event_seqs.last_seq + EXCLUDED.last_seq,
-        ${counted.map((c) => `${c} = account_event_seqs.${c} + EXCLUDED.${c}`).join(', ')}
+        ${COUNT_COLUMNS.map((c) => `${c} = account_event_seqs.${c} + EXCLUDED.${c}`).join(', ')}
       RETURNING account_id, last_seq
     ), events_in AS (
       INSERT INTO delivery_events (account_id, seq, message_id, delivery_id, status, message_status, provider,

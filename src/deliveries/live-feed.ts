@@ -114,6 +114,7 @@ class AccountFeed {
     this.handing = true;
     try {
       while (this.pending.length > 0) {
+        const roundTail = this.pending.at(-1)!.seq;
         let handed = 0;
         for (const [listener, seen] of this.listeners) {
           const first = this.pending[0]!.seq;
@@ -123,12 +124,9 @@ class AccountFeed {
           this.listeners.set(listener, tail);
           if (++handed % EMIT_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
         }
-        // Every listener has what was pending when the round reached it; those reached before
-        // later updates came get them in another round.
-        const tail = this.pending.at(-1)!.seq;
-        let behind = false;
-        for (const seen of this.listeners.values()) if (seen < tail) behind = true;
-        if (!behind) this.pending = [];
+        // Nothing came during the round: every listener has everything (one that joined meanwhile
+        // started from the position). Otherwise those reached early get the rest in another round.
+        if (this.pending.at(-1)!.seq === roundTail) this.pending = [];
       }
     } catch (error) {
       this.logger.error({ err: error, accountId: this.accountId }, 'live feed failed to hand out updates');

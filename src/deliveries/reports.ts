@@ -1,6 +1,6 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import type { Delivery, DeliveryStatus } from '../db/sql.ts';
-import { COUNTED_STATUSES } from './event-log.ts';
+import { COUNT_COLUMNS, COUNTED_STATUSES } from './status-counts.ts';
 import { DELIVERY_COLUMNS, reviveDelivery } from './records.ts';
 
 /** What deliveryReports can be asked for, already read (an E.164 number, a message's row id). */
@@ -74,7 +74,7 @@ export async function reportPage(
 
 const KEPT_COUNTS = {
   name: 'reports-kept-counts',
-  text: `SELECT ${COUNTED_STATUSES.map((s) => `${s.toLowerCase()}::text AS "${s}"`).join(', ')} FROM account_event_seqs WHERE account_id = $1`,
+  text: `SELECT ${COUNTED_STATUSES.map((s, i) => `${COUNT_COLUMNS[i]}::text AS "${s}"`).join(', ')} FROM account_event_seqs WHERE account_id = $1`,
 };
 
 /**

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Logger } from '../logger.ts';
-import { COUNTED_STATUSES } from './event-log.ts';
+import { COUNT_COLUMNS, countsByStatus } from './status-counts.ts';
 
 const DAY_MS = 86_400_000;
 /** Days of partitions made ahead of time, so that a few days without maintenance lose nothing to the default partition. */
@@ -151,8 +151,6 @@ async function notePruned(tx: SqlTransaction, removedSeqs: string): Promise<void
   );
 }
 
-const counted = COUNTED_STATUSES.map((s) => s.toLowerCase());
-
 /**
  * Deletes final messages created before `cutoff` with their deliveries and dispatch jobs, a batch
  * at a time, and takes their deliveries out of the accounts' kept counts. Ledger entries stay.
@@ -170,10 +168,10 @@ async function removeMessagesBefore(sql: OneConnection, cutoff: number): Promise
          ), deliveries_gone AS (
            DELETE FROM deliveries d WHERE d.message_id IN (SELECT id FROM old) RETURNING d.account_id, d.status::text AS status
          ), counts AS (
-           SELECT account_id, ${COUNTED_STATUSES.map((s, i) => `count(*) FILTER (WHERE status = '${s}') AS ${counted[i]}`).join(', ')}
+           SELECT account_id, ${countsByStatus('status')}
            FROM deliveries_gone GROUP BY account_id
          ), counted AS (
-           UPDATE account_event_seqs s SET ${counted.map((c) => `${c} = s.${c} - counts.${c}`).join(', ')}
+           UPDATE account_event_seqs s SET ${COUNT_COLUMNS.map((c) => `${c} = s.${c} - counts.${c}`).join(', ')}
            FROM counts WHERE s.account_id = counts.account_id
          ), messages_gone AS (
            DELETE FROM messages WHERE id IN (SELECT id FROM old) RETURNING 1

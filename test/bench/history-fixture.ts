@@ -1,7 +1,5 @@
 import type pg from 'pg';
-import { COUNTED_STATUSES } from '../../src/deliveries/event-log.ts';
-
-const COUNTED = COUNTED_STATUSES.map((s) => s.toLowerCase());
+import { COUNT_COLUMNS as COUNTED, countsByStatus } from '../../src/deliveries/status-counts.ts';
 
 export type HistoryShape = { deliveries: number; perMessage: number; days: number; recipients: number; senders: string[] };
 
@@ -34,7 +32,7 @@ export async function seedHistory(pool: pg.Pool, accountId: string, shape: Histo
   );
   await pool.query(
     `INSERT INTO account_event_seqs (account_id, ${COUNTED.join(', ')})
-     SELECT $1, ${COUNTED.map((c) => `count(*) FILTER (WHERE status::text = '${c.toUpperCase()}')`).join(', ')}
+     SELECT $1, ${countsByStatus('status::text')}
      FROM deliveries WHERE account_id = $1
      ON CONFLICT (account_id) DO UPDATE SET ${COUNTED.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`,
     [accountId],

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COUNTED_STATUSES } from '../../src/deliveries/event-log.ts';
+import { COUNTED_STATUSES } from '../../src/deliveries/status-counts.ts';
 import { reportPageStatement, type ReportFilter } from '../../src/deliveries/reports.ts';
 import { gqlData } from '../support/client.ts';
 import { DeliveryReports, ReportCount, SendSms } from '../support/documents.ts';
