@@ -88,19 +88,29 @@ describe.skipIf(!browserAvailable())('the monitor page in Chromium', () => {
     expect(await messageId.getAttribute('title')).toContain(sent.sendSms.message.id);
     expect(await messageId.textContent()).toMatch(/^[0-9a-f]{8}$/);
 
-    // The chart has points, and the lines are painted: the delivered series' green is on the canvas.
+    // The chart has points, and the delivered line is painted: isolated from the others by a
+    // ctrl-click on its legend entry (lines of equal counts lie on top of each other), its green
+    // is on the canvas above the zero line.
     await page.waitForFunction(() => {
-      const data = (globalThis as unknown as { monitor: { rateChart: { data: number[][] } } }).monitor.rateChart.data;
-      return data[0]!.length > 0 && data.slice(1).some((series) => series.some((n) => n > 0));
+      const chart = (globalThis as unknown as { monitor: { rateChart: { data: number[][]; series: { label: string }[] } } }).monitor.rateChart;
+      const delivered = chart.series.findIndex((s) => s.label === 'delivered');
+      return chart.data[delivered]!.some((n) => n > 0);
     });
-    // Painted on a later frame than the data arrives: wait for the pixels rather than look once.
+    const deliveredLegend = page.locator('#rate-chart .u-legend .u-label', { hasText: 'delivered' });
+    await deliveredLegend.click({ modifiers: ['Control'] });
     await page.waitForFunction(() => {
       const canvas = document.querySelector('#rate-chart canvas') as HTMLCanvasElement;
-      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
-      let n = 0;
-      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - 26) < 30 && Math.abs(data[i + 1]! - 127) < 30 && Math.abs(data[i + 2]! - 55) < 30 && data[i + 3]! > 200) n += 1;
-      return n > 10;
+      const { data, width } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      const greenRows: number[] = [];
+      for (let i = 0; i < data.length; i += 4) {
+        if (Math.abs(data[i]! - 26) < 30 && Math.abs(data[i + 1]! - 127) < 30 && Math.abs(data[i + 2]! - 55) < 30 && data[i + 3]! > 200) greenRows.push(Math.floor(i / 4 / width));
+      }
+      const zeroLine = Math.max(...greenRows);
+      return greenRows.filter((row) => row < zeroLine - 5).length > 10;
     });
+    expect(await page.locator('#rate-chart .u-legend tr.u-series.u-off').count()).toBe(5);
+    await deliveredLegend.click({ modifiers: ['Control'] });
+    await page.waitForFunction(() => document.querySelectorAll('#rate-chart .u-legend tr.u-series.u-off').length === 0);
     // Final outcomes per provider: the sandbox's, in its table.
     await page.waitForFunction(() => document.querySelector('#provider-table tr[data-provider=sandbox]')?.textContent?.includes('40.0%'));
   });
