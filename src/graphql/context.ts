@@ -18,7 +18,14 @@ export type GraphQLContext = {
  * Writes a subscription's `next` message with a result already serialised. Returns false when
  * it cannot (the result then goes the ordinary way).
  */
-export type SubscriptionSink = { write(resultJson: string): boolean };
+export type SubscriptionSink = { write(result: SerialisedResult): boolean };
+
+/** One result as every subscriber with the same selection receives it. */
+export type SerialisedResult = {
+  readonly json: string;
+  /** `encode(json)`, computed once for this result and `key` however many subscribers ask. */
+  encoded<T>(key: string, encode: (json: string) => T): T;
+};
 
 export type Loaders = ReturnType<typeof createLoaders>;
 

@@ -7,18 +7,33 @@ import {
   type ExecutionResult,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { GraphQLContext, SubscriptionSink } from './context.ts';
+import type { GraphQLContext, SerialisedResult, SubscriptionSink } from './context.ts';
 
 /** A result shared by every subscriber with the same key, serialised at most once. */
 class SharedResult {
-  private json: string | undefined;
+  private shared: SerialisedResult | undefined;
   constructor(readonly result: ExecutionResult) {}
 
   /** The result as JSON, for results without errors (those are masked on their way, per subscriber). */
-  serialised(): string | undefined {
+  serialised(): SerialisedResult | undefined {
     if (this.result.errors?.length) return undefined;
-    return (this.json ??= JSON.stringify(this.result));
+    return (this.shared ??= serialisedResult(JSON.stringify(this.result)));
   }
+}
+
+function serialisedResult(json: string): SerialisedResult {
+  const encodings = new Map<string, unknown>();
+  return {
+    json,
+    encoded<T>(key: string, encode: (json: string) => T): T {
+      let value = encodings.get(key) as T | undefined;
+      if (value === undefined) {
+        value = encode(json);
+        encodings.set(key, value);
+      }
+      return value;
+    },
+  };
 }
 
 type Execution = SharedResult | Promise<SharedResult>;
@@ -96,8 +111,8 @@ function writtenToSink(
         if (item.done) return { done: true, value: undefined };
         const execution = shared(item.value);
         const entry = execution instanceof SharedResult ? execution : await execution;
-        const json = entry.serialised();
-        if (json === undefined || !sink.write(json)) return { done: false, value: entry.result };
+        const serialised = entry.serialised();
+        if (serialised === undefined || !sink.write(serialised)) return { done: false, value: entry.result };
       }
     },
     return: async () => {

@@ -2,13 +2,14 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
+import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import { keyCacheOf } from '../accounts/key-cache.ts';
 import type { Services } from '../services.ts';
 import { GraphQLError } from 'graphql';
 import { asBadUserInput, GatewayError } from './errors.ts';
-import type { SubscriptionSink } from './context.ts';
+import type { SerialisedResult, SubscriptionSink } from './context.ts';
 import type { GraphQLServer } from './yoga.ts';
 
 type Extra = { caller?: Caller };
@@ -29,7 +30,8 @@ export const TOO_SLOW_CLOSE = { code: 1013, reason: 'Too slow: reconnect and res
  */
 export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, services: Services) {
   const limits = services.config.websocket;
-  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024 });
+  // No permessage-deflate: subscription frames are written to the connection as they are (sinkFor).
+  const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024, perMessageDeflate: false });
   const callers = new Map<WebSocket, Caller>();
   const connectionsPerKey = new Map<string, number>();
   const alive = new WeakSet<WebSocket>();
@@ -177,20 +179,23 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
 /**
  * Writes `next` messages of subscription `id` with results serialised once for all their
  * subscribers (see shared-subscriptions.ts), as graphql-ws would write them, while the
- * subscription is still open. What one turn of the event loop writes to a connection leaves
- * in one system call (the TCP connection is corked until the turn ends): updates handed out
- * together cost one write. A peer with more than `maxBufferedBytes` unread is closed with
- * TOO_SLOW_CLOSE: it resumes from its last cursor, and nothing is held for it meanwhile.
+ * subscription is still open. The WebSocket frame of a result is made once per subscription id
+ * and written as it is to every connection that subscribed with that id. What one turn of the
+ * event loop writes to a connection leaves in one system call (the TCP connection is corked
+ * until the turn ends): updates handed out together cost one write. A peer with more than
+ * `maxBufferedBytes` unread is closed with TOO_SLOW_CLOSE: it resumes from its last cursor, and
+ * nothing is held for it meanwhile.
  */
 function sinkFor(socket: WebSocket, connection: Socket, id: string, open: Record<string, unknown>, maxBufferedBytes: number): SubscriptionSink {
   const prefix = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const frameOfNext = (json: string) => textFrame(`${prefix}${json}}`);
   let corked = false;
   const uncork = () => {
     corked = false;
     connection.uncork();
   };
   return {
-    write(resultJson) {
+    write(result: SerialisedResult) {
       if (!(id in open) || socket.readyState !== socket.OPEN) return true;
       if (!corked) {
         // What earlier turns wrote and the peer has not taken yet; not what this turn writes.
@@ -202,8 +207,19 @@ function sinkFor(socket: WebSocket, connection: Socket, id: string, open: Record
         connection.cork();
         process.nextTick(uncork);
       }
-      socket.send(`${prefix}${resultJson}}`);
+      // Beside ws's own writes on the same connection, in order: the server does not compress
+      // (no permessage-deflate), so ws never holds a frame back in a queue of its own.
+      connection.write(result.encoded(id, frameOfNext));
       return true;
     },
   };
+}
+
+type FrameOptions = { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean };
+/** ws's own framing (`Sender.frame`, public in ws but missing from its type definitions). */
+const frame = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } }).Sender.frame;
+
+/** An unmasked, unfragmented text frame, as a server sends it. */
+function textFrame(text: string): Buffer {
+  return Buffer.concat(frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
 }

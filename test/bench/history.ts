@@ -130,16 +130,16 @@ export async function benchFanOut(bench: HistoryBench, gateway: Gateway, subscri
   // Idle for a moment so that what connecting allocated and freed has been collected.
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const perSubscriber = (rssOf(gateway.child.pid!) - rssBefore) / subscribers;
-  const report = next<{ delays: number[]; malformed: number; closedEarly: number; cpuSeconds: number }>('delays');
+  const report = next<{ delays: number[]; delaysByStatus: Record<string, number[]>; malformed: number; closedEarly: number; cpuSeconds: number }>('delays');
   crowd.send({ until: subscribers * 3 });
   const cpuBefore = processSeconds(gateway.child.pid!);
   await post(gateway.url, account.apiKey, 'mutation ($input: SendSmsInput!) { sendSms(input: $input) { message { id } } }', {
     input: { message: 'Fan me out', recipients: take(1) },
   });
-  const { delays, malformed, closedEarly, cpuSeconds } = await report;
+  const { delays, delaysByStatus, malformed, closedEarly, cpuSeconds } = await report;
   const cpuPerUpdate = ((processSeconds(gateway.child.pid!) - cpuBefore) * 1e6) / (subscribers * 3);
   say(
-    `- ${f0(subscribers)} subscribers of one account, one connection each: ${f0(perSubscriber / 1024)} KB of gateway RSS per idle subscriber; a message's 3 updates (QUEUED, SENT, DELIVERED) reached ${f0(delays.length)} of ${f0(subscribers * 3)} (malformed ${malformed}, closed ${closedEarly}); from occurredAt: p50 ${f0(percentile(delays, 50))} ms, p95 ${f0(percentile(delays, 95))} ms, max ${f0(Math.max(...delays))} ms; gateway CPU ${f1(cpuPerUpdate)} µs per update and subscriber (the subscribers' process: ${f1((cpuSeconds * 1e6) / (subscribers * 3))} µs)`,
+    `- ${f0(subscribers)} subscribers of one account, one connection each: ${f0(perSubscriber / 1024)} KB of gateway RSS per idle subscriber; a message's 3 updates (QUEUED, SENT, DELIVERED) reached ${f0(delays.length)} of ${f0(subscribers * 3)} (malformed ${malformed}, closed ${closedEarly}); from occurredAt: p50 ${f0(percentile(delays, 50))} ms, p95 ${f0(percentile(delays, 95))} ms, max ${f0(Math.max(...delays))} ms (p95 by update: ${Object.entries(delaysByStatus).map(([status, d]) => `${status} ${f0(percentile(d, 95))}`).join(', ')}); gateway CPU ${f1(cpuPerUpdate)} µs per update and subscriber (the subscribers' process: ${f1((cpuSeconds * 1e6) / (subscribers * 3))} µs)`,
   );
   if (subscribers >= 10_000) {
     const p95 = percentile(delays, 95);

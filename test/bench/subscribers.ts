@@ -53,15 +53,22 @@ process.on('message', (message: { report?: boolean; until?: number }) => {
 
 function report() {
   const delays: number[] = [];
+  const delaysByStatus: Record<string, number[]> = {};
   let malformed = 0;
   for (const arrival of arrivals) {
-    const parsed = JSON.parse(arrival.data) as { type: string; payload?: { data?: { deliveryUpdated?: { occurredAt: string } } } };
-    const occurredAt = parsed.payload?.data?.deliveryUpdated?.occurredAt;
-    if (parsed.type !== 'next' || !occurredAt) malformed += 1;
-    else delays.push(arrival.at - Date.parse(occurredAt));
+    type Update = { occurredAt: string; delivery?: { status?: string } };
+    const parsed = JSON.parse(arrival.data) as { type: string; payload?: { data?: { deliveryUpdated?: Update } } };
+    const update = parsed.payload?.data?.deliveryUpdated;
+    if (parsed.type !== 'next' || !update?.occurredAt) {
+      malformed += 1;
+      continue;
+    }
+    const delay = arrival.at - Date.parse(update.occurredAt);
+    delays.push(delay);
+    (delaysByStatus[update.delivery?.status ?? '?'] ??= []).push(delay);
   }
   const cpu = process.cpuUsage(cpuAtStart);
-  process.send!({ delays, malformed, closedEarly, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+  process.send!({ delays, delaysByStatus, malformed, closedEarly, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
   for (const socket of sockets) socket.terminate();
   setImmediate(() => process.exit(0));
 }
