@@ -106,7 +106,13 @@ export function buildApp(config: Config, logger: Logger, surroundings: Surroundi
       await Promise.all([services.dispatcher.stop(), services.webhooks.worker.stop()]);
       await stopHistoryMaintenance?.();
       await websocket.close(1001);
-      if (started) await app.close();
+      if (started) {
+        // Node closes the connections idle at close() only; one whose request was still running
+        // then would stay open until its keep-alive timeout (72 s): close each as it goes idle.
+        const closing = app.close();
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+        await closing.finally(() => clearInterval(sweep));
+      }
       await closeServices(services);
     },
   };
