@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { builder } from '../graphql/builder.ts';
+import { ATTEMPTS_PER_DELIVERY, pageComplexity } from '../graphql/complexity.ts';
+import { DEFAULT_PAGE, firstArgument } from '../graphql/pages.ts';
 import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
@@ -13,9 +15,6 @@ import type { AttemptSnapshot, DeliveryUpdate, DeliveryWithRelations } from './r
 import { reportCount, reportPage, type ReportCount, type ReportFilter } from './reports.ts';
 import { decodeReportCursor, encodeReportCursor } from './report-cursor.ts';
 import { expiredCursor } from './retention.ts';
-
-const MAX_PAGE = 100;
-const DEFAULT_PAGE = 20;
 
 export const DeliveryAttemptRef = builder.objectRef<AttemptSnapshot>('DeliveryAttempt').implement({
   description: 'One hand-over of a delivery to a provider.',
@@ -46,6 +45,7 @@ export const Delivery = builder.prismaNode('Delivery', {
     // Updates carry these along; rows read from the database batch-load them.
     attempts: t.field({
       type: [DeliveryAttemptRef],
+      complexity: { field: 1, multiplier: ATTEMPTS_PER_DELIVERY },
       description: 'Every hand-over to a provider, in order.',
       resolve: (d: DeliveryWithRelations, _args, ctx) => d.attempts ?? ctx.loaders.attempts.load(d),
     }),
@@ -108,13 +108,10 @@ builder.queryField('deliveryReports', (t) =>
     description: 'Deliveries of the account, newest first, a page at a time (keyset pagination).',
     args: {
       filter: t.arg({ type: DeliveryReportFilter, required: false }),
-      first: t.arg.int({
-        required: false,
-        description: `At most ${MAX_PAGE}; ${DEFAULT_PAGE} when omitted.`,
-        validate: z.number().int().min(1, 'first must be at least 1').max(MAX_PAGE, `first is at most ${MAX_PAGE}`),
-      }),
+      first: t.arg.int(firstArgument),
       after: t.arg.string({ required: false }),
     },
+    complexity: pageComplexity,
     resolve: async (_root, args, ctx) => {
       await limit(ctx, 'reports');
       const { db } = ctx.services;

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
@@ -6,6 +7,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import { DateTimeISOResolver, JSONResolver } from 'graphql-scalars';
 import type PrismaTypes from '../db/generated/pothos-types.ts';
 import { getDatamodel } from '../db/generated/pothos-types.ts';
+import { fieldComplexity } from './complexity.ts';
 import type { GraphQLContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { validationError } from './validation-errors.ts';
@@ -21,7 +23,7 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin],
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authScopes: (context) => ({
@@ -44,6 +46,8 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: false,
   },
   validation: { validationError },
+  // Costs per field only; the limit is checked per request, with its variables (complexity.ts).
+  complexity: { disabled: true, fieldComplexity },
 });
 
 builder.queryType({});

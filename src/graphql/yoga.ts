@@ -7,17 +7,20 @@ import { authenticate, type Caller } from '../accounts/auth.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
 import { asBadUserInput, GatewayError } from './errors.ts';
+import { useComplexityLimit } from './complexity.ts';
 import { useContractCodesForMalformedRequests, useOperationMetrics } from './plugins.ts';
 import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
 import { schema } from './schema.ts';
 
 /**
- * Limits on what one operation may ask for; the limits themselves are not revealed in errors.
- * Tokens: an inline list of 10,000 recipients is legitimate (variables do not count).
+ * Limits on the shape of an operation; the limits themselves are not revealed in errors.
+ * Tokens: an inline list of 10,000 recipients is legitimate (variables do not count). What an
+ * operation may cost is counted by useComplexityLimit (complexity.ts), which knows the lists
+ * and reads the variables; armor's own cost count does neither.
  */
 const ARMOR = {
   maxDepth: { n: 8, exposeLimits: false, flattenFragments: true },
-  costLimit: { maxCost: 5000, exposeLimits: false },
+  costLimit: { enabled: false },
   maxAliases: { n: 15, exposeLimits: false },
   maxDirectives: { n: 20, exposeLimits: false },
   maxTokens: { n: 25_000, exposeLimits: false },
@@ -56,6 +59,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       useCSRFPrevention({ requestHeaders: ['authorization'] }),
       EnvelopArmorPlugin(ARMOR),
       useContractCodesForMalformedRequests(),
+      useComplexityLimit(),
       ...(config.production ? [useDisableIntrospection()] : []),
       useOperationMetrics(services.metrics),
       useSharedSubscriptionExecution(),

@@ -1,5 +1,6 @@
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
+import { messageDeliveriesComplexity } from '../graphql/complexity.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
@@ -27,7 +28,7 @@ export const Message = builder.prismaNode('Message', {
     scheduledAt: t.expose('scheduledAt', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    deliveries: t.relation('deliveries', { query: { orderBy: { id: 'asc' } } }),
+    deliveries: t.relation('deliveries', { query: { orderBy: { id: 'asc' } }, complexity: messageDeliveriesComplexity }),
   }),
 });
 

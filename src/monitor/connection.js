@@ -24,12 +24,17 @@ const UPDATES = `subscription MonitorUpdates($after: String) {
   }
 }`;
 
+// A message's deliveries a page at a time: a campaign's ten thousand would be too much to ask
+// for in one answer (and to show).
+const DRILLDOWN_DELIVERIES = 100;
 const MESSAGE = `query MonitorMessage($id: ID!) {
-  message(id: $id) {
-    id text senderId status encoding segments recipientCount cost currency createdAt scheduledAt
-    deliveries {
-      id recipient status provider errorCode errorMessage sentAt deliveredAt cost
-      attempts { provider at outcome errorCode errorMessage }
+  message(id: $id) { id text senderId status encoding segments recipientCount cost currency createdAt scheduledAt }
+  deliveryReports(first: ${DRILLDOWN_DELIVERIES}, filter: { messageId: $id }) {
+    edges {
+      node {
+        id recipient status provider errorCode errorMessage sentAt deliveredAt cost
+        attempts { provider at outcome errorCode errorMessage }
+      }
     }
   }
 }`;
@@ -106,7 +111,8 @@ export function connectMonitor({ url, key, dashboard, onState }) {
   });
 
   return {
-    message: (id) => query(MESSAGE, { id }).then((data) => data.message),
+    message: (id) =>
+      query(MESSAGE, { id }).then((data) => data.message && { ...data.message, deliveries: data.deliveryReports.edges.map((edge) => edge.node) }),
     stop() {
       stopped = true;
       client.dispose();

@@ -1,4 +1,5 @@
-// A message's details, in one query: its text, segments, cost, and each delivery's attempts.
+// A message's details, in one query: its text, segments, cost, and each delivery's attempts
+// (the latest hundred deliveries of a larger message).
 import { element, formatTime, idButton } from './format.js';
 
 export function createDrilldown({ panel, body, close }) {
@@ -22,6 +23,9 @@ export function createDrilldown({ panel, body, close }) {
         ...field('accepted', formatTime(message.createdAt)),
         ...(message.scheduledAt ? field('scheduled', formatTime(message.scheduledAt)) : []),
       ),
+      ...(message.deliveries.length < message.recipientCount
+        ? [element('p', { className: 'muted', textContent: `The latest ${message.deliveries.length} of its ${message.recipientCount} deliveries.` })]
+        : []),
       ...message.deliveries.map((d) =>
         element(
           'section',

@@ -273,3 +273,80 @@ export const OptOuts = graphql(`
     }
   }
 `);
+
+export const ReportsWithMessageDeliveries = graphql(`
+  query ReportsWithMessageDeliveries($first: Int) {
+    deliveryReports(first: $first) {
+      edges {
+        node {
+          message {
+            deliveries {
+              id
+            }
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const HundredReportsWithMessageDeliveries = graphql(`
+  query HundredReportsWithMessageDeliveries {
+    deliveryReports(first: 100) {
+      edges {
+        node {
+          message {
+            deliveries {
+              id
+            }
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const MessageWithEveryDeliveryField = graphql(`
+  query MessageWithEveryDeliveryField($id: ID!) {
+    message(id: $id) {
+      id
+      deliveries {
+        id
+        recipient
+        status
+        provider
+        providerMessageId
+        errorCode
+        errorMessage
+        segments
+        cost
+        sentAt
+        deliveredAt
+        createdAt
+        updatedAt
+        attempts {
+          provider
+          at
+          outcome
+          errorCode
+          errorMessage
+        }
+      }
+    }
+  }
+`);
+
+export const UpdatesWithMessageDeliveries = graphql(`
+  subscription UpdatesWithMessageDeliveries {
+    deliveryUpdated {
+      cursor
+      delivery {
+        message {
+          deliveries {
+            id
+          }
+        }
+      }
+    }
+  }
+`);

@@ -1,0 +1,77 @@
+import { createComplexityRule, type FieldComplexityValue } from '@pothos/plugin-complexity';
+import { getNamedType, getNullableType, getOperationAST, GraphQLList, validate, type ExecutionArgs, type GraphQLField } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { MAX_RECIPIENTS } from '../messages/limits.ts';
+import { asBadUserInput, GatewayError } from './errors.ts';
+import { DEFAULT_PAGE, MAX_PAGE } from './pages.ts';
+
+/**
+ * What one operation may ask for, counted in values of its answer: every field selected costs 1,
+ * times how many of its parent there can be. A list counts as many items as it can hold: a
+ * connection its `first` (with variables), a message's deliveries as many as a message can have
+ * recipients, its attempts 3. Every field of each delivery of the largest message, with their
+ * attempts, fits (10,000 × 29); the same deliveries repeated on each row of a page of reports do
+ * not.
+ */
+export const MAX_VALUES_PER_OPERATION = 300_000;
+/** A subscription is counted per update it sends. */
+export const MAX_VALUES_PER_UPDATE = 1_000;
+
+const UNKNOWN_LIST_ITEMS = 10;
+/** A delivery is handed over once, or a few times with retries and failover. */
+export const ATTEMPTS_PER_DELIVERY = 3;
+
+/** Default cost of a field: 1, and a list of unknown length counts as 10 of its items. */
+export function fieldComplexity<Context>(_args: unknown, _ctx: Context, field: GraphQLField<unknown, Context>): FieldComplexityValue {
+  if (!(getNullableType(field.type) instanceof GraphQLList)) return 1;
+  // A connection's edges are as many as the connection's `first`, counted on the connection.
+  const edges = field.name === 'edges' && getNamedType(field.type).name.endsWith('Edge');
+  return { field: 1, multiplier: edges ? 1 : UNKNOWN_LIST_ITEMS };
+}
+
+/** A connection field: as many items as the page it asks for. */
+export const pageComplexity = (args: { first?: number | null }): FieldComplexityValue => ({
+  field: 1,
+  multiplier: Math.min(Math.max(args.first ?? DEFAULT_PAGE, 1), MAX_PAGE),
+});
+
+export const messageDeliveriesComplexity: FieldComplexityValue = { field: 1, multiplier: MAX_RECIPIENTS };
+
+/**
+ * Refuses, before anything runs, an operation whose answer could hold more than the limit,
+ * with the variables it came with. Runs on execute and subscribe, so both transports apply it.
+ */
+export function useComplexityLimit(): Plugin {
+  const check = (args: ExecutionArgs) => {
+    const operation = getOperationAST(args.document, args.operationName);
+    const max = operation?.operation === 'subscription' ? MAX_VALUES_PER_UPDATE : MAX_VALUES_PER_OPERATION;
+    const rule = createComplexityRule({
+      context: args.contextValue as object,
+      variableValues: (args.variableValues ?? {}) as Record<string, unknown>,
+      operationName: args.operationName,
+      validate: ({ complexity }, reportError) => {
+        if (complexity <= max) return;
+        const per = operation?.operation === 'subscription' ? 'per update' : 'in one answer';
+        reportError(
+          new GatewayError(
+            'BAD_USER_INPUT',
+            `This operation could return about ${complexity.toLocaleString('en')} values, more than ${max.toLocaleString('en')} ${per}: ask for fewer (a smaller first:, fewer nested lists), or read a message's deliveries a page at a time with deliveryReports(filter: {messageId}).`,
+            { queryComplexity: { max, actual: complexity } },
+          ),
+        );
+      },
+    });
+    // Variables that do not fit their types are reported here first: with the contract's code.
+    return validate(args.schema, args.document, [rule]).map(asBadUserInput);
+  };
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const errors = check(args);
+      if (errors.length) setResultAndStopExecution({ errors });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const errors = check(args);
+      if (errors.length) setResultAndStopExecution({ errors });
+    },
+  };
+}
