@@ -1,5 +1,17 @@
 import { createComplexityRule, type FieldComplexityValue } from '@pothos/plugin-complexity';
-import { getNamedType, getNullableType, getOperationAST, GraphQLList, validate, type ExecutionArgs, type GraphQLField } from 'graphql';
+import {
+  getNamedType,
+  getNullableType,
+  getOperationAST,
+  GraphQLList,
+  Kind,
+  validate,
+  visit,
+  type DocumentNode,
+  type ExecutionArgs,
+  type GraphQLError,
+  type GraphQLField,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { MAX_RECIPIENTS } from '../messages/limits.ts';
 import { asBadUserInput, GatewayError } from './errors.ts';
@@ -40,29 +52,42 @@ export const messageDeliveriesComplexity: FieldComplexityValue = { field: 1, mul
 /**
  * Refuses, before anything runs, an operation whose answer could hold more than the limit,
  * with the variables it came with. Runs on execute and subscribe, so both transports apply it.
+ * A document whose cost no variable can change (no `first: $n`, no directive on a variable) is
+ * counted once: the ten thousand recipients of a sendSms are not coerced again for it.
  */
 export function useComplexityLimit(): Plugin {
-  const check = (args: ExecutionArgs) => {
+  const fixedCosts = new WeakMap<DocumentNode, Map<string, number>>();
+  const check = (args: ExecutionArgs): readonly GraphQLError[] => {
     const operation = getOperationAST(args.document, args.operationName);
-    const max = operation?.operation === 'subscription' ? MAX_VALUES_PER_UPDATE : MAX_VALUES_PER_OPERATION;
+    const subscription = operation?.operation === 'subscription';
+    const max = subscription ? MAX_VALUES_PER_UPDATE : MAX_VALUES_PER_OPERATION;
+    const refusal = (complexity: number) =>
+      new GatewayError(
+        'BAD_USER_INPUT',
+        `This operation could return about ${complexity.toLocaleString('en')} values, more than ${max.toLocaleString('en')} ${subscription ? 'per update' : 'in one answer'}: ask for fewer (a smaller first:, fewer nested lists), or read a message's deliveries a page at a time with deliveryReports(filter: {messageId}).`,
+        { queryComplexity: { max, actual: complexity } },
+      );
+    const known = fixedCosts.get(args.document)?.get(args.operationName ?? '');
+    if (known !== undefined) return known > max ? [refusal(known)] : [];
+
+    let measured: number | undefined;
     const rule = createComplexityRule({
       context: args.contextValue as object,
       variableValues: (args.variableValues ?? {}) as Record<string, unknown>,
       operationName: args.operationName,
       validate: ({ complexity }, reportError) => {
-        if (complexity <= max) return;
-        const per = operation?.operation === 'subscription' ? 'per update' : 'in one answer';
-        reportError(
-          new GatewayError(
-            'BAD_USER_INPUT',
-            `This operation could return about ${complexity.toLocaleString('en')} values, more than ${max.toLocaleString('en')} ${per}: ask for fewer (a smaller first:, fewer nested lists), or read a message's deliveries a page at a time with deliveryReports(filter: {messageId}).`,
-            { queryComplexity: { max, actual: complexity } },
-          ),
-        );
+        measured = complexity;
+        if (complexity > max) reportError(refusal(complexity));
       },
     });
     // Variables that do not fit their types are reported here first: with the contract's code.
-    return validate(args.schema, args.document, [rule]).map(asBadUserInput);
+    const errors = validate(args.schema, args.document, [rule]).map(asBadUserInput);
+    if (measured !== undefined && !costDependsOnVariables(args.document)) {
+      const costs = fixedCosts.get(args.document) ?? new Map<string, number>();
+      costs.set(args.operationName ?? '', measured);
+      fixedCosts.set(args.document, costs);
+    }
+    return errors;
   };
   return {
     onExecute({ args, setResultAndStopExecution }) {
@@ -74,4 +99,17 @@ export function useComplexityLimit(): Plugin {
       if (errors.length) setResultAndStopExecution({ errors });
     },
   };
+}
+
+/** Whether a variable can change what the document costs: the only costs that read arguments read `first`. */
+function costDependsOnVariables(document: DocumentNode): boolean {
+  let depends = false;
+  visit(document, {
+    Argument(node, _key, _parent, _path, ancestors) {
+      if (node.value.kind !== Kind.VARIABLE) return;
+      const owner = ancestors.at(-1);
+      if (node.name.value === 'first' || (owner && 'kind' in owner && owner.kind === Kind.DIRECTIVE)) depends = true;
+    },
+  });
+  return depends;
 }

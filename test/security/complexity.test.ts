@@ -32,6 +32,8 @@ describe('what one operation may ask for', () => {
     for (const refused of [
       await gql(gateway.graphqlUrl, apiKey, ReportsWithMessageDeliveries, { first: 100 }),
       await gql(gateway.graphqlUrl, apiKey, HundredReportsWithMessageDeliveries),
+      // Counted once for the document, and still refused the second time.
+      await gql(gateway.graphqlUrl, apiKey, HundredReportsWithMessageDeliveries),
     ]) {
       expect(refused.data ?? null).toBeNull();
       expect(refused.errors).toHaveLength(1);
