@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { builder } from '../graphql/builder.ts';
-import { ATTEMPTS_PER_DELIVERY, pageComplexity } from '../graphql/complexity.ts';
+import { ATTEMPTS_PER_DELIVERY } from '../graphql/complexity.ts';
 import { DEFAULT_PAGE, firstArgument } from '../graphql/pages.ts';
 import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum, MessageStatusEnum } from '../graphql/enums.ts';
@@ -111,7 +111,6 @@ builder.queryField('deliveryReports', (t) =>
       first: t.arg.int(firstArgument),
       after: t.arg.string({ required: false }),
     },
-    complexity: pageComplexity,
     resolve: async (_root, args, ctx) => {
       await limit(ctx, 'reports');
       const { db } = ctx.services;

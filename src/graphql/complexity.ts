@@ -33,19 +33,20 @@ const UNKNOWN_LIST_ITEMS = 10;
 /** A delivery is handed over once, or a few times with retries and failover. */
 export const ATTEMPTS_PER_DELIVERY = 3;
 
-/** Default cost of a field: 1, and a list of unknown length counts as 10 of its items. */
-export function fieldComplexity<Context>(_args: unknown, _ctx: Context, field: GraphQLField<unknown, Context>): FieldComplexityValue {
+/**
+ * Default cost of a field: 1. A field with a `first` argument (a connection) holds as many items
+ * as the page it asks for; a list of unknown length counts as 10 of its items.
+ */
+export function fieldComplexity<Context>(args: { first?: unknown }, _ctx: Context, field: GraphQLField<unknown, Context>): FieldComplexityValue {
+  if (field.args.some((arg) => arg.name === 'first')) {
+    const first = typeof args.first === 'number' ? args.first : DEFAULT_PAGE;
+    return { field: 1, multiplier: Math.min(Math.max(first, 1), MAX_PAGE) };
+  }
   if (!(getNullableType(field.type) instanceof GraphQLList)) return 1;
   // A connection's edges are as many as the connection's `first`, counted on the connection.
   const edges = field.name === 'edges' && getNamedType(field.type).name.endsWith('Edge');
   return { field: 1, multiplier: edges ? 1 : UNKNOWN_LIST_ITEMS };
 }
-
-/** A connection field: as many items as the page it asks for. */
-export const pageComplexity = (args: { first?: number | null }): FieldComplexityValue => ({
-  field: 1,
-  multiplier: Math.min(Math.max(args.first ?? DEFAULT_PAGE, 1), MAX_PAGE),
-});
 
 export const messageDeliveriesComplexity: FieldComplexityValue = { field: 1, multiplier: MAX_RECIPIENTS };
 

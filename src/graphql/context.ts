@@ -22,7 +22,6 @@ export type SubscriptionSink = { write(result: SerialisedResult): boolean };
 
 /** One result as every subscriber with the same selection receives it. */
 export type SerialisedResult = {
-  readonly json: string;
   /** `encode(json)`, computed once for this result and `key` however many subscribers ask. */
   encoded<T>(key: string, encode: (json: string) => T): T;
 };

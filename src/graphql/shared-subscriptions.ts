@@ -24,7 +24,6 @@ class SharedResult {
 function serialisedResult(json: string): SerialisedResult {
   const encodings = new Map<string, unknown>();
   return {
-    json,
     encoded<T>(key: string, encode: (json: string) => T): T {
       let value = encodings.get(key) as T | undefined;
       if (value === undefined) {

@@ -1,7 +1,6 @@
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
 import { GatewayError } from '../graphql/errors.ts';
-import { pageComplexity } from '../graphql/complexity.ts';
 import { DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { addOptOuts, readNumbers, removeOptOuts, type OptOutRow } from './optouts.ts';
 
@@ -36,7 +35,6 @@ builder.queryField('optOuts', (t) =>
       first: t.arg.int(firstArgument),
       after: t.arg.string({ required: false }),
     },
-    complexity: pageComplexity,
     resolve: async (_root, args, ctx) => {
       await limit(ctx, 'reports');
       const take = args.first ?? DEFAULT_PAGE;

@@ -4,7 +4,6 @@ import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
-import { pageComplexity } from '../graphql/complexity.ts';
 import { DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { assertWebhookUrl } from './addresses.ts';
 import { createEndpoint, deleteEndpoint } from './endpoints.ts';
@@ -55,8 +54,7 @@ export const WebhookEndpoint = builder.prismaNode('WebhookEndpoint', {
         first: t.arg.int(firstArgument),
         after: t.arg.string({ required: false }),
       },
-      complexity: pageComplexity,
-      resolve: async (endpoint, args, ctx) => {
+        resolve: async (endpoint, args, ctx) => {
         const take = args.first ?? DEFAULT_PAGE;
         const after = args.after ? decodeAttemptCursor(args.after) : undefined;
         const rows = await ctx.services.db.webhookAttempt.findMany({
