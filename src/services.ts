@@ -9,7 +9,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { DEFAULT_RETRY_POLICY } from './dispatch/retry-policy.ts';
 import { ProviderThrottle } from './dispatch/throttle.ts';
 import { Metrics } from './http/metrics.ts';
-import { createAcceptQueue, type Accepted, type AcceptRequest } from './messages/accept.ts';
+import { createAcceptQueue, type Accepted, type AcceptRequest, type HandOver } from './messages/accept.ts';
 import type { GroupCommit } from './shared/group-commit.ts';
 import type { Logger } from './logger.ts';
 import { ProviderHealth } from './providers/health.ts';
@@ -98,7 +98,16 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
   );
   const rateLimiter = new KeyRateLimiter(config.rateLimits, redis, config.redisPrefix);
   const stopRevocationListener = listenForRevocations(db, logger);
-  const acceptQueue = createAcceptQueue({ db, bus, metrics, onAccepted: () => dispatcher.wake() });
+  const handOver: HandOver = {
+    get takes() {
+      return dispatcher.takesHandOver;
+    },
+    worker: dispatcher.worker,
+    leaseMs: dispatcher.leaseMs,
+    give: (items) => dispatcher.handOver(items),
+    submissionSize: (provider) => providers.get(provider)?.capabilities.maxBatchSize ?? 1000,
+  };
+  const acceptQueue = createAcceptQueue({ db, bus, metrics, handOver, onAccepted: () => dispatcher.wake() });
   let key: Promise<Buffer> | undefined;
   const secretKey = () =>
     (key ??= resolveSecretKey(db, config.webhooks.secretKey).catch((error: unknown) => {

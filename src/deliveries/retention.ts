@@ -152,8 +152,10 @@ async function notePruned(tx: SqlTransaction, removedSeqs: string): Promise<void
 }
 
 /**
- * Deletes final messages created before `cutoff` with their deliveries and dispatch jobs, a batch
- * at a time, and takes their deliveries out of the accounts' kept counts. Ledger entries stay.
+ * Deletes final messages created before `cutoff` with their deliveries, a batch at a time, and
+ * takes their deliveries out of the accounts' kept counts. Ledger entries stay. A dispatch job
+ * may still name one of them (a POLL job waiting to ask about a whole submission): the
+ * dispatcher drops what is gone when it comes to it.
  */
 async function removeMessagesBefore(sql: OneConnection, cutoff: number): Promise<number> {
   let removed = 0;
@@ -163,8 +165,6 @@ async function removeMessagesBefore(sql: OneConnection, cutoff: number): Promise
         `WITH old AS (
            SELECT id FROM messages WHERE created_at < $1 AND status IN ('DELIVERED', 'PARTIALLY_DELIVERED', 'FAILED', 'CANCELED')
            ORDER BY created_at LIMIT ${MESSAGE_BATCH} FOR UPDATE SKIP LOCKED
-         ), jobs_gone AS (
-           DELETE FROM dispatch_jobs j USING deliveries d WHERE d.message_id IN (SELECT id FROM old) AND j.delivery_id = d.id
          ), deliveries_gone AS (
            DELETE FROM deliveries d WHERE d.message_id IN (SELECT id FROM old) RETURNING d.account_id, d.status::text AS status
          ), counts AS (

@@ -2,7 +2,6 @@ import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DeliveryStatus, MessageStatus } from '../db/sql.ts';
 import { isoFormatter, type IsoFormatter } from '../shared/iso-dates.ts';
-import { appendEvents } from './event-log.ts';
 import { publishUpdates, type Publisher } from './publish.ts';
 import {
   copyDelivery,
@@ -15,7 +14,7 @@ import {
   type DeliveryUpdate,
   type MessageSnapshot,
 } from './records.ts';
-import { canMove, counterOf, messageStatusOf, type StatusCounts } from './status.ts';
+import { canMove } from './status.ts';
 
 /** A status change reported for a delivery (by the dispatcher, a callback or a poll). */
 export type Transition = {
@@ -41,8 +40,8 @@ export type AppliedTransition = Transition & { from: DeliveryStatus; messageId: 
 /** One hand-over of a delivery to a provider, recorded with the transitions it led to. */
 export type AttemptRecord = { deliveryId: string; provider: string; outcome: string; errorCode: string | null; errorMessage: string | null };
 
-/** A delivery as its caller read it, with its stored attempts: see RecordOptions.known. */
-export type KnownDelivery = Delivery & { attempts: AttemptSnapshot[] };
+/** A delivery as its caller read it, with its message and stored attempts: see RecordOptions.known. */
+export type KnownDelivery = Delivery & { attempts: AttemptSnapshot[]; message: MessageSnapshot };
 
 export type RecordOptions = {
   /** Recorded in the same transaction, and carried by the updates of their deliveries. */
@@ -59,30 +58,29 @@ export type RecordOptions = {
    * decided, before the event numbers are taken, so those are held briefly.
    */
   also?: (tx: SqlTransaction, applied: AppliedTransition[], now: Date) => Promise<void>;
+  /**
+   * Changes to the dispatch jobs `worker` holds that commit with these: the two arguments of
+   * apply_job_changes in the migrations (see dispatch/jobs.ts, which makes them).
+   */
+  jobs?: { worker: string; leaseMs: number; changes: readonly [string, string] };
 };
 
 type Locked = KnownDelivery;
 
-class KnownStateChanged extends Error {}
-type LockedMessage = MessageSnapshot & StatusCounts;
+/** SQLSTATE of record_known_changes when a delivery is no longer as its writer read it. */
+const KNOWN_STATE_CHANGED = 'SG001';
 
 const LOCK_DELIVERIES = {
   name: 'transitions-lock-deliveries',
   text: `SELECT ${DELIVERY_COLUMNS},
       (SELECT COALESCE(json_agg(json_build_object('provider', a.provider, 'at', a.at, 'outcome', a.outcome,
         'errorCode', a.error_code, 'errorMessage', a.error_message) ORDER BY a.id), '[]'::json)
-       FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS attempts
+       FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS attempts,
+      (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS} FROM messages m WHERE m.id = d.message_id) y) AS message
     FROM unnest($1::uuid[]) AS wanted(id)
     -- Probed one by one (in the sorted order given, which is the order they are locked in)
     -- rather than found by a scan, however small the planner believes the table to be.
     CROSS JOIN LATERAL (SELECT * FROM deliveries WHERE id = wanted.id FOR UPDATE) d`,
-};
-
-const LOCK_MESSAGES = {
-  name: 'transitions-lock-messages',
-  text: `SELECT ${MESSAGE_SNAPSHOT_COLUMNS}, m.scheduled_count AS scheduled, m.queued_count AS queued,
-      m.sent_count AS sent, m.delivered_count AS delivered, m.failed_count AS failed, m.canceled_count AS canceled
-    FROM messages m WHERE m.id = ANY($1::uuid[]) ORDER BY m.id FOR UPDATE`,
 };
 
 const DELIVERY_STATE = `json_to_recordset($1::json) AS v(id uuid, status text, provider text, "providerMessageId" text,
@@ -102,28 +100,18 @@ const WRITE_STATE = {
     UPDATE deliveries d SET ${SET_DELIVERY_STATE} FROM ${DELIVERY_STATE} WHERE d.id = v.id`,
 };
 
-/**
- * The same for deliveries as their writer last read them: each is written only while it is
- * still in the status the writer knew; the ids written come back.
- */
-const WRITE_STATE_IF_UNCHANGED = {
-  name: 'transitions-write-state-if-unchanged',
-  text: `WITH attempts_in AS (${INSERT_ATTEMPTS})
-    UPDATE deliveries d SET ${SET_DELIVERY_STATE} FROM ${DELIVERY_STATE}
-    WHERE d.id = v.id AND d.status = v.expected::"DeliveryStatus"
-    RETURNING d.id`,
+/** Everything a dispatcher decided about deliveries it read (see record_known_changes in the migrations). */
+const RECORD_KNOWN = {
+  name: 'transitions-record-known',
+  text: `SELECT record_known_changes($1, $2::json, $3::json, $4::json, $5::json, $6::json, $7, $8) AS result`,
 };
 
-/** The messages' counts and status, their rows being locked by then (see lockMessages). */
-const UPDATE_MESSAGES = {
-  name: 'transitions-update-messages',
-  text: `UPDATE messages m SET scheduled_count = v.scheduled, queued_count = v.queued, sent_count = v.sent,
-      delivered_count = v.delivered, failed_count = v.failed, canceled_count = v.canceled, status = v.status::"MessageStatus",
-      updated_at = $2
-    FROM json_to_recordset($1::json) AS v(id uuid, scheduled int, queued int, sent int, delivered int, failed int, canceled int,
-      status text)
-    WHERE m.id = v.id`,
-};
+const APPLY_JOB_CHANGES = { name: 'transitions-apply-job-changes', text: `SELECT apply_job_changes($1, $2::json, $3::json, $4)` };
+
+/** Moves the messages along and appends the events (see finish_status_changes in the migrations). */
+const FINISH = { name: 'transitions-finish', text: `SELECT finish_status_changes($1::json, $2) AS result` };
+
+type Finished = { statuses: Record<string, MessageStatus>; seqs: Record<string, string> };
 
 /**
  * Applies status changes in one transaction and publishes the resulting updates after commit.
@@ -137,14 +125,14 @@ export async function recordTransitions(
   options: RecordOptions = {},
 ): Promise<DeliveryUpdate[]> {
   const { known } = options;
-  if (known && transitions.length > 0 && transitions.every((t) => known.has(t.deliveryId))) {
+  if (known && !options.also && transitions.every((t) => known.has(t.deliveryId))) {
     try {
-      return await record(deps, transitions, options, known);
+      return await recordKnown(deps, transitions, options, known);
     } catch (error) {
-      if (!(error instanceof KnownStateChanged)) throw error;
+      if ((error as { code?: string }).code !== KNOWN_STATE_CHANGED) throw error;
     }
   }
-  return record(deps, transitions, options, undefined);
+  return record(deps, transitions, options);
 }
 
 /**
@@ -157,98 +145,142 @@ export async function recordPickedTransitions(
   pick: (tx: SqlTransaction) => Promise<Transition[]>,
   options: RecordOptions = {},
 ): Promise<DeliveryUpdate[]> {
-  return record(deps, pick, options, undefined);
+  return record(deps, pick, options);
+}
+
+/** What the changes make of the deliveries: the ones that apply, each delivery's state after each, and its final state. */
+function apply(locked: readonly Locked[], transitions: readonly Transition[], now: Date) {
+  const applied = decide(locked, transitions);
+  const current = new Map<string, Delivery>(locked.map((row) => [row.id, row]));
+  const snapshots = applied.map((t) => {
+    const next = stateAfter(current.get(t.deliveryId)!, t, now);
+    current.set(t.deliveryId, next);
+    return next;
+  });
+  const finals = [...new Set(applied.map((t) => t.deliveryId))].map((id) => current.get(id)!);
+  return { applied, snapshots, finals };
+}
+
+/** The events of the applied changes, as finish_status_changes takes them. */
+function eventsOf(applied: readonly AppliedTransition[], snapshots: readonly Delivery[], t: IsoFormatter): string {
+  return JSON.stringify(
+    snapshots.map((d, i) => ({
+      accountId: d.accountId,
+      messageId: d.messageId,
+      deliveryId: d.id,
+      ...stateOf(d, t),
+      previousStatus: applied[i]!.from,
+      raw: applied[i]!.raw ?? null,
+    })),
+  );
+}
+
+/**
+ * The dispatcher's path: it read the deliveries when it claimed them, so everything is written
+ * in one round trip, each delivery only if it is still as read (otherwise nothing is, and the
+ * caller goes the general way).
+ */
+async function recordKnown(
+  deps: { db: Db } & Publisher,
+  transitions: readonly Transition[],
+  options: RecordOptions,
+  known: ReadonlyMap<string, KnownDelivery>,
+): Promise<DeliveryUpdate[]> {
+  const attempts = options.attempts ?? [];
+  const now = new Date();
+  const ids = [...new Set(transitions.map((t) => t.deliveryId))].sort();
+  const locked = ids.map((id) => known.get(id)!);
+  const { applied, snapshots, finals } = apply(locked, transitions, now);
+  const t = isoFormatter();
+  const was = new Map(locked.map((row) => [row.id, row.status]));
+  const [jobChanges, newJobs] = options.jobs?.changes ?? ['[]', '[]'];
+  const [row] = await sqlOf(deps.db).query<{ result: Finished }>(RECORD_KNOWN, [
+    options.jobs?.worker ?? '',
+    deliveryStates(finals, t, was),
+    eventsOf(applied, snapshots, t),
+    JSON.stringify(attempts),
+    jobChanges,
+    newJobs,
+    options.jobs?.leaseMs ?? 0,
+    now,
+  ]);
+  return publishApplied(deps, row!.result, snapshots, locked, attempts, now);
 }
 
 async function record(
   deps: { db: Db } & Publisher,
   wanted: readonly Transition[] | ((tx: SqlTransaction) => Promise<Transition[]>),
   options: RecordOptions,
-  known: ReadonlyMap<string, KnownDelivery> | undefined,
 ): Promise<DeliveryUpdate[]> {
   const attempts = options.attempts ?? [];
-  if (typeof wanted !== 'function' && wanted.length === 0 && attempts.length === 0 && !options.also) return [];
+  if (typeof wanted !== 'function' && wanted.length === 0 && attempts.length === 0 && !options.also && !options.jobs) return [];
   const now = new Date();
 
   const committed = await sqlOf(deps.db).transaction(
     async (tx) => {
       const transitions = typeof wanted === 'function' ? await wanted(tx) : wanted;
       const ids = [...new Set(transitions.map((t) => t.deliveryId))].sort();
-      const locked = known
-        ? ids.map((id) => known.get(id)!)
-        : ids.length === 0
-          ? []
-          : (await tx.query<object>(LOCK_DELIVERIES, [ids])).map(reviveLocked);
-      const applied = decide(locked, transitions);
-      const current = new Map(locked.map((row) => [row.id, row as Delivery]));
-      const snapshots = applied.map((t) => {
-        const next = stateAfter(current.get(t.deliveryId)!, t, now);
-        current.set(t.deliveryId, next);
-        return next;
-      });
-      const finals = [...new Set(applied.map((t) => t.deliveryId))].map((id) => current.get(id)!);
+      const locked = ids.length === 0 ? [] : (await tx.query<object>(LOCK_DELIVERIES, [ids])).map(reviveLocked);
+      const { applied, snapshots, finals } = apply(locked, transitions, now);
       const t = isoFormatter();
-      if (known && (finals.length > 0 || attempts.length > 0)) {
-        const was = new Map(locked.map((row) => [row.id, row.status]));
-        const written = await tx.query(WRITE_STATE_IF_UNCHANGED, [deliveryStates(finals, t, was), JSON.stringify(attempts), now]);
-        if (written.length !== finals.length) throw new KnownStateChanged();
-      } else if (finals.length > 0 || attempts.length > 0) {
+      if (finals.length > 0 || attempts.length > 0) {
         await tx.query(WRITE_STATE, [deliveryStates(finals, t), JSON.stringify(attempts), now]);
+      }
+      if (options.jobs) {
+        const { worker, changes, leaseMs } = options.jobs;
+        await tx.query(APPLY_JOB_CHANGES, [worker, changes[0], changes[1], leaseMs]);
       }
       await options.also?.(tx, applied, now);
       if (applied.length === 0) return null;
-
-      const messages = await lockMessages(tx, applied, now);
-      await tx.query(UPDATE_MESSAGES, [
-        JSON.stringify(
-          [...messages.values()].map((m) => ({
-            id: m.id,
-            scheduled: m.scheduled,
-            queued: m.queued,
-            sent: m.sent,
-            delivered: m.delivered,
-            failed: m.failed,
-            canceled: m.canceled,
-            status: m.status,
-          })),
-        ),
-        now,
-      ]);
-      const seqs = await appendEvents(
-        tx,
-        snapshots.map((d, i) => ({
-          accountId: d.accountId,
-          messageId: d.messageId,
-          deliveryId: d.id,
-          messageStatus: messages.get(d.messageId)!.status,
-          ...stateOf(d, t),
-          previousStatus: applied[i]!.from,
-          raw: applied[i]!.raw ?? null,
-        })),
-        now,
-      );
-      return { snapshots, messages, seqs, locked };
+      const [row] = await tx.query<{ result: Finished }>(FINISH, [eventsOf(applied, snapshots, t), now]);
+      return { finished: row!.result, snapshots, locked };
     },
     { byKey: true },
   );
-  if (!committed || committed.snapshots.length === 0) return [];
+  if (!committed) return [];
+  return publishApplied(deps, committed.finished, committed.snapshots, committed.locked, attempts, now);
+}
 
-  const { snapshots, messages, seqs, locked } = committed;
-  const earlier = new Map(locked.map((row) => [row.id, row.attempts]));
+/** The updates of what was recorded, published after commit. */
+function publishApplied(
+  deps: Publisher,
+  finished: Finished,
+  snapshots: readonly Delivery[],
+  locked: readonly Locked[],
+  attempts: readonly AttemptRecord[],
+  now: Date,
+): DeliveryUpdate[] {
+  if (snapshots.length === 0) return [];
+  const earlier = new Map(locked.map((row) => [row.id, row]));
   const added = new Map<string, AttemptSnapshot[]>();
   for (const a of attempts) {
     const list = added.get(a.deliveryId) ?? [];
     list.push({ provider: a.provider, at: now, outcome: a.outcome, errorCode: a.errorCode, errorMessage: a.errorMessage });
     added.set(a.deliveryId, list);
   }
-  const updates = snapshots.map((delivery, i): DeliveryUpdate => {
-    const message = snapshotOf(messages.get(delivery.messageId)!);
+  const messages = new Map<string, MessageSnapshot>();
+  const messageOf = (row: Locked): MessageSnapshot => {
+    let message = messages.get(row.messageId);
+    if (!message) {
+      const status = finished.statuses[row.messageId] ?? row.message.status;
+      messages.set(row.messageId, (message = { ...row.message, status, updatedAt: now }));
+    }
+    return message;
+  };
+  // Each account's numbers are the last of its block, counted back by how many it took.
+  const next = new Map<string, bigint>();
+  for (const d of snapshots) next.set(d.accountId, (next.get(d.accountId) ?? BigInt(finished.seqs[d.accountId]!) + 1n) - 1n);
+  const updates = snapshots.map((delivery): DeliveryUpdate => {
+    const row = earlier.get(delivery.id)!;
+    const message = messageOf(row);
+    const seq = next.get(delivery.accountId)!;
+    next.set(delivery.accountId, seq + 1n);
     return {
-      seq: seqs[i]!,
+      seq,
       occurredAt: now,
       messageId: delivery.messageId,
       messageStatus: message.status,
-      delivery: { ...delivery, attempts: withSubmission([...(earlier.get(delivery.id) ?? []), ...(added.get(delivery.id) ?? [])], delivery), message },
+      delivery: { ...delivery, attempts: withSubmission([...row.attempts, ...(added.get(delivery.id) ?? [])], delivery), message },
     };
   });
   publishUpdates(deps, updates);
@@ -276,6 +308,7 @@ function deliveryStates(deliveries: Delivery[], t: IsoFormatter, was?: Map<strin
 function reviveLocked(row: object): Locked {
   const delivery = reviveDelivery(row) as Locked;
   delivery.attempts = (delivery.attempts as unknown as Array<AttemptSnapshot & { at: string }>).map((a) => ({ ...a, at: new Date(a.at) }));
+  delivery.message = reviveMessage(delivery.message);
   return delivery;
 }
 
@@ -300,7 +333,7 @@ function validDate(date: Date | undefined): Date | undefined {
 }
 
 /** Keeps, in order, the changes that move each delivery forward from its current status. */
-function decide(locked: Locked[], transitions: readonly Transition[]): AppliedTransition[] {
+function decide(locked: readonly Locked[], transitions: readonly Transition[]): AppliedTransition[] {
   const rows = new Map(locked.map((row) => [row.id, row]));
   const status = new Map(locked.map((row) => [row.id, row.status]));
   const applied: AppliedTransition[] = [];
@@ -313,25 +346,4 @@ function decide(locked: Locked[], transitions: readonly Transition[]): AppliedTr
     status.set(t.deliveryId, t.status);
   }
   return applied;
-}
-
-/** Locks the messages of the changes (in id order) and moves their counts and status along with them. */
-async function lockMessages(tx: SqlTransaction, applied: AppliedTransition[], now: Date): Promise<Map<string, LockedMessage>> {
-  const ids = [...new Set(applied.map((t) => t.messageId))].sort();
-  const rows = await tx.query<object>(LOCK_MESSAGES, [ids]);
-  const messages = new Map(rows.map((row) => reviveMessage(row) as LockedMessage).map((m) => [m.id, m]));
-  for (const t of applied) {
-    const message = messages.get(t.messageId)!;
-    message[counterOf(t.from)] -= 1;
-    message[counterOf(t.status)] += 1;
-  }
-  for (const message of messages.values()) {
-    message.status = messageStatusOf(message, message.recipientCount);
-    message.updatedAt = now;
-  }
-  return messages;
-}
-
-function snapshotOf({ scheduled: _s, queued: _q, sent: _t, delivered: _d, failed: _f, canceled: _c, ...snapshot }: LockedMessage): MessageSnapshot {
-  return snapshot;
 }

@@ -4,13 +4,8 @@ import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import { applyEarlyReports } from '../callbacks/ingest.ts';
 import type { Publisher } from '../deliveries/publish.ts';
-import {
-  recordTransitions,
-  type AppliedTransition,
-  type AttemptRecord,
-  type KnownDelivery,
-  type Transition,
-} from '../deliveries/transitions.ts';
+import type { DeliveryUpdate } from '../deliveries/records.ts';
+import { recordTransitions, type AppliedTransition, type AttemptRecord, type KnownDelivery, type Transition } from '../deliveries/transitions.ts';
 import { copyDelivery } from '../deliveries/records.ts';
 import { isFinal } from '../deliveries/status.ts';
 import type { Logger } from '../logger.ts';
@@ -20,39 +15,28 @@ import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutc
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
-import {
-  applyJobChanges,
-  claimWork,
-  emptyChanges,
-  extendClaims,
-  fixSubmissionRefs,
-  releaseClaims,
-  type ClaimedDelivery,
-  type ClaimedJob,
-  type ClaimedWork,
-  type JobChanges,
-} from './jobs.ts';
+import { claimWork, extendClaims, JobChanges, releaseClaims, type Job, type WorkItem } from './jobs.ts';
+import { QueueVacuum } from './queue-vacuum.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
-
-/** A claimed job with its delivery as claimed (recorded from without reading it again). */
-type WorkItem = ClaimedDelivery & {
-  job: ClaimedJob;
-  /** When this worker claimed it (its lease runs from then). */
-  claimedAt: number;
-};
+import { planSubmissions, providerOf, type Submission } from './submissions.ts';
 
 const TIDY_EVERY_MS = 10 * 60_000;
 /** Tries at asking a provider about a lost answer after the last submission, before giving up on knowing. */
 const MAX_UNANSWERED_CHECKS = 5;
 /** Tries at recording the outcome of work done (about 6 s in all). */
 const COMMIT_ATTEMPTS = 6;
+/**
+ * Work handed over and not yet taken, beyond which acceptance leaves new work in the queue for any
+ * dispatcher: what is handed over waits for its lease after a crash, what is queued does not.
+ */
+const MAX_HANDED_OVER = 5_000;
 
 export type DispatcherOptions = {
   batchSize: number;
-  /** Rounds worked at once: the next batch is claimed while earlier ones are submitted and recorded. */
+  /** Rounds worked at once: the next batch is taken while earlier ones are submitted and recorded. */
   concurrency?: number;
-  /** While rounds are under way, new work is gathered this long before it is claimed. */
+  /** While rounds are under way, new work is gathered this long before it is taken. */
   gatherMs?: number;
   leaseMs: number;
   pollIntervalMs: number;
@@ -67,6 +51,11 @@ export type DispatcherOptions = {
 /**
  * Hands due deliveries to their providers and polls for reports, from the durable job table:
  * what is accepted is sent once and its fate recorded, whatever crashes in between.
+ *
+ * Work reaches it two ways. Acceptance on this process writes its jobs already held by this
+ * dispatcher and hands them over in memory (handOver), so a send goes straight through with no
+ * claim and no read; everything else (retries, scheduled messages, reports to ask for, work of a
+ * process that died, or that was left for any dispatcher) is claimed from the queue.
  */
 export class Dispatcher {
   readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -74,11 +63,16 @@ export class Dispatcher {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private pendingWake = false;
+  private handedOver: WorkItem[] = [];
+  private readonly pollTimers = new Set<NodeJS.Timeout>();
+  private readonly vacuum: QueueVacuum;
 
   constructor(
     private readonly deps: { db: Db; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth } & Publisher,
     private readonly options: DispatcherOptions,
-  ) {}
+  ) {
+    this.vacuum = new QueueVacuum(deps.db, deps.logger);
+  }
 
   start(): void {
     if (this.running) return;
@@ -86,19 +80,37 @@ export class Dispatcher {
     this.loop = this.run();
   }
 
-  /** Runs a round now instead of at the next interval (after new work was accepted). */
+  /** Runs a round now instead of at the next interval (after new work was queued). */
   wake(): void {
     this.pendingWake = true;
     this.wakeUp?.();
   }
 
-  /** Finishes the round under way, then gives back any claim still held, so other workers take it at once. */
+  /** Whether acceptance may write new work as held by this dispatcher and hand it over (see handOver). */
+  get takesHandOver(): boolean {
+    return this.running && this.handedOver.length < MAX_HANDED_OVER;
+  }
+
+  get leaseMs(): number {
+    return this.options.leaseMs;
+  }
+
+  /** Work whose jobs were written as held by this dispatcher, handed over as committed. */
+  handOver(items: WorkItem[]): void {
+    for (const item of items) this.handedOver.push(item);
+    this.wake();
+  }
+
+  /** Finishes the rounds under way, then gives back any claim still held, so other workers take them at once. */
   async stop(): Promise<void> {
     if (!this.loop) return;
     this.running = false;
     this.wakeUp?.();
     await this.loop;
     this.loop = undefined;
+    for (const timer of this.pollTimers) clearTimeout(timer);
+    this.pollTimers.clear();
+    this.handedOver = [];
     await releaseClaims(this.deps.db, this.worker).catch((error: unknown) => {
       this.deps.logger.warn({ err: error }, 'could not release dispatch claims; they lapse with their lease');
     });
@@ -106,33 +118,47 @@ export class Dispatcher {
 
   private async run(): Promise<void> {
     let tidiedAt = 0;
+    let claimedAt = 0;
     const rounds = new Set<Promise<void>>();
     const concurrency = this.options.concurrency ?? 1;
+    const { batchSize } = this.options;
     while (this.running) {
       if (rounds.size >= concurrency) {
         await Promise.race(rounds);
         continue;
       }
-      let claimed: ClaimedWork[] = [];
-      try {
-        claimed = await claimWork(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
-        if (Date.now() - tidiedAt > TIDY_EVERY_MS) {
-          tidiedAt = Date.now();
-          await this.tidy();
+      const items = this.handedOver.splice(0, batchSize);
+      let queueFull = false;
+      // The queue is read whenever nothing was handed over, and at least every poll interval
+      // while work keeps being handed over, so that nothing waiting there is held back by it.
+      if (items.length < batchSize && (items.length === 0 || Date.now() - claimedAt >= this.options.pollIntervalMs)) {
+        claimedAt = Date.now();
+        try {
+          const room = batchSize - items.length;
+          const found = await claimWork(this.deps.db, this.worker, room, this.options.leaseMs);
+          queueFull = found.items.length + found.gone.length >= room;
+          items.push(...found.items);
+          if (found.gone.length > 0) void this.forget(found.gone);
+          if (Date.now() - tidiedAt > TIDY_EVERY_MS) {
+            tidiedAt = Date.now();
+            await this.tidy();
+          }
+        } catch (error) {
+          this.deps.logger.error({ err: error }, 'dispatch round failed');
         }
-      } catch (error) {
-        this.deps.logger.error({ err: error }, 'dispatch round failed');
       }
-      if (claimed.length > 0) {
-        const round: Promise<void> = this.work(claimed)
+      if (items.length > 0) {
+        const round: Promise<void> = this.work(items)
           .catch((error: unknown) => this.deps.logger.error({ err: error }, 'dispatch round failed'))
           .finally(() => rounds.delete(round));
         rounds.add(round);
       }
-      if (claimed.length < this.options.batchSize && this.running) await this.idle(rounds.size > 0);
+      this.vacuum.maybeRun();
+      if (this.handedOver.length === 0 && !queueFull && this.running) await this.idle(rounds.size > 0);
     }
     // Every round runs to its end: a claim still being submitted must not be handed back.
     await Promise.allSettled([...rounds]);
+    await this.vacuum.idle();
   }
 
   /** Reports kept for a submission that never came (a provider's mistake, or another gateway's) go after a week. */
@@ -143,7 +169,8 @@ export class Dispatcher {
   /**
    * Waits for the next poll, or for new work. New work is gathered for `gatherMs` first when
    * rounds are still under way: under a steady stream of sends that makes a few rounds of many
-   * deliveries rather than many rounds of a few, each costing a transaction.
+   * deliveries rather than many rounds of a few, each costing a transaction. A lone request
+   * waits for nothing.
    */
   private idle(busy: boolean): Promise<void> {
     const gatherMs = busy ? (this.options.gatherMs ?? 0) : 0;
@@ -166,88 +193,81 @@ export class Dispatcher {
     });
   }
 
-  /** One round by hand: claim due jobs and work them. Returns how many were claimed. */
-  async runOnce(): Promise<number> {
-    const claimed = await claimWork(this.deps.db, this.worker, this.options.batchSize, this.options.leaseMs);
-    if (claimed.length > 0) await this.work(claimed);
-    return claimed.length;
+  /** Deliveries a job named that are gone (retention removed them): they leave it. */
+  private async forget(gone: Array<{ job: Job; deliveryId: string }>): Promise<void> {
+    const changes = new JobChanges();
+    for (const { job, deliveryId } of gone) changes.take(job, deliveryId);
+    await this.commit([], changes, []).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not drop gone deliveries from their jobs'));
   }
 
-  private async work(claimed: ClaimedWork[]): Promise<void> {
-    const claimedAt = Date.now();
-    const items: WorkItem[] = [];
-    const changes = emptyChanges();
-    for (const { job, delivery } of claimed) {
-      // A job whose delivery already moved on (a report came first) has nothing left to do.
-      if (!delivery || isFinal(delivery.status) || (job.kind === 'SUBMIT' && delivery.status === 'SENT')) {
-        changes.finished.push(job.id);
-        continue;
-      }
-      items.push(Object.assign(delivery, { job, claimedAt }));
+  private async work(items: WorkItem[]): Promise<void> {
+    const live: WorkItem[] = [];
+    const changes = new JobChanges();
+    for (const item of items) {
+      // A delivery that already moved on (a report came first, or it was cancelled) has nothing left to do here.
+      if (isFinal(item.status) || (item.job.kind === 'SUBMIT' && item.status === 'SENT')) changes.take(item.job, item.id);
+      else live.push(item);
     }
-
-    const submits = items.filter((item) => item.job.kind === 'SUBMIT');
-    const polls = items.filter((item) => item.job.kind === 'POLL');
-    const groups = [...groupBy(submits, (item) => `${item.route[item.routeIndex] ?? ''}\u0000${item.senderId}`).values()];
-    const pollGroups = [...groupBy(polls, (item) => item.route[item.routeIndex] ?? '').values()];
+    const submits = live.filter((item) => item.job.kind === 'SUBMIT');
+    const polls = live.filter((item) => item.job.kind === 'POLL');
+    const plan = planSubmissions(submits, this.deps.providers, Date.now());
+    let submissions = plan.submissions;
+    if (!plan.regroup.isEmpty) submissions = await this.regroup(plan.regroup, plan.regrouped, submissions);
+    const byProvider = groupBy(submissions, (s) => s.providerName);
+    const pollGroups = [...groupBy(polls, (item) => providerOf(item)).values()];
     // Every group runs to its end before the round does, whatever happens to the others: a round
     // that ended early would let shutdown hand back claims still being submitted.
     const results = await Promise.allSettled([
-      ...groups.map((group) => this.submit(group)),
+      ...[...byProvider.values()].map((list) => this.submitAll(list)),
       ...pollGroups.map((group) => this.poll(group)),
-      changes.finished.length > 0 ? this.commit([], changes, []) : Promise.resolve(),
+      changes.isEmpty ? Promise.resolve() : this.commit([], changes, []),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  private async submit(claimed: WorkItem[]): Promise<void> {
-    const providerName = claimed[0]!.route[claimed[0]!.routeIndex];
+  /** Makes the jobs of submissions that gather work of several jobs; only those this worker holds afterwards go on. */
+  private async regroup(changes: JobChanges, made: string[], submissions: Submission[]): Promise<Submission[]> {
+    await this.commit([], changes, []);
+    const held = await extendClaims(this.deps.db, this.worker, made, this.options.leaseMs);
+    return submissions.filter((s) => !made.includes(s.items[0]!.job.id) || held.has(s.items[0]!.job.id));
+  }
+
+  /** One provider's submissions of a round, one after another (its pace is per request). */
+  private async submitAll(submissions: Submission[]): Promise<void> {
+    for (const submission of submissions) await this.submit(submission);
+  }
+
+  private async submit({ reference, providerName, senderId, items: claimed }: Submission): Promise<void> {
     const provider = providerName ? this.deps.providers.get(providerName) : undefined;
     if (!provider) {
-      const reason = `provider ${providerName ?? '(none)'} is not enabled`;
-      await this.settleFailures(claimed, providerName ?? 'none', claimed.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
+      const reason = `provider ${providerName || '(none)'} is not enabled`;
+      await this.settleFailures(claimed, providerName || 'none', claimed.map((item) => failure(item.id, 'PROVIDER_DISABLED', reason, true)));
       return;
     }
     let items = await this.skipOutOfCredit(provider, claimed);
     if (items.some((item) => item.job.unconfirmedSince)) items = await this.reconcile(provider, items);
-    if (items.length === 0) return;
-    const batches = batchesOf(items, provider.capabilities.maxBatchSize);
-    if (provider.capabilities.recognisesRetries) {
-      await fixSubmissionRefs(
-        this.deps.db,
-        this.worker,
-        batches.filter((b) => b.fresh).flatMap((b) => b.items.map((item) => ({ jobId: item.job.id, ref: b.reference }))),
-      );
+    // A slow provider can outlast a claim: submit only what this worker still holds, for long
+    // enough to submit it and record the outcome, never what another worker has taken over.
+    const held = await this.stillHeld(items);
+    if (held.length === 0) return;
+    const outbound: OutboundSms[] = held.map((item) => ({
+      deliveryId: item.id,
+      messageId: item.messageId,
+      recipient: item.recipient,
+      text: item.text,
+      ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
+    }));
+    let outcomes: SubmitOutcome[];
+    try {
+      outcomes = await provider.send({ reference, senderId, items: outbound, callbackUrl: this.options.callbackUrlFor?.(provider.name) });
+    } catch (error) {
+      this.deps.logger.warn({ err: error, provider: provider.name, count: held.length }, 'submission failed');
+      outcomes = held.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
     }
-    for (const batch of batches) {
-      // A slow provider can outlast a claim: submit only what this worker still holds, for long
-      // enough to submit it and record the outcome, never what another worker has taken over.
-      const held = await this.stillHeld(batch.items);
-      if (held.length === 0) continue;
-      const outbound: OutboundSms[] = held.map((item) => ({
-        deliveryId: item.id,
-        messageId: item.messageId,
-        recipient: item.recipient,
-        text: item.text,
-        ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
-      }));
-      let outcomes: SubmitOutcome[];
-      try {
-        outcomes = await provider.send({
-          reference: batch.reference,
-          senderId: held[0]!.senderId,
-          items: outbound,
-          callbackUrl: this.options.callbackUrlFor?.(provider.name),
-        });
-      } catch (error) {
-        this.deps.logger.warn({ err: error, provider: provider.name, count: held.length }, 'submission failed');
-        outcomes = held.map((item) => failure(item.id, 'PROVIDER_UNAVAILABLE', String((error as Error).message ?? error), false));
-      }
-      // Before the outcome is recorded, so that whoever sees a failure sees the provider's state too.
-      await this.noteHealth(provider.name, outcomes);
-      await this.settle(provider, held, outcomes);
-    }
+    // Before the outcome is recorded, so that whoever sees a failure sees the provider's state too.
+    await this.noteHealth(provider.name, outcomes);
+    await this.settle(provider, held, outcomes);
   }
 
   /**
@@ -283,7 +303,7 @@ export class Dispatcher {
           recipient: item.recipient,
           text: item.text,
           senderId: item.senderId,
-          reference: item.job.submissionRef ?? undefined,
+          reference: item.job.id,
           since: item.job.unconfirmedSince!,
         })),
       );
@@ -320,9 +340,10 @@ export class Dispatcher {
   /** A claim younger than a third of its lease is certainly still this worker's; an older one is renewed first. */
   private async stillHeld(items: WorkItem[]): Promise<WorkItem[]> {
     const now = Date.now();
-    if (items.every((item) => now - item.claimedAt < this.options.leaseMs / 3)) return items;
-    const held = new Set(await extendClaims(this.deps.db, this.worker, items.map((item) => item.job.id), this.options.leaseMs));
-    for (const item of items) item.claimedAt = now;
+    if (items.every((item) => now - item.job.heldSince < this.options.leaseMs / 3)) return items;
+    const jobs = [...new Set(items.map((item) => item.job))];
+    const held = await extendClaims(this.deps.db, this.worker, jobs.map((job) => job.id), this.options.leaseMs);
+    for (const job of jobs) job.heldSince = now;
     return items.filter((item) => held.has(item.job.id));
   }
 
@@ -343,31 +364,56 @@ export class Dispatcher {
       if (outcome.outcome === 'accepted') accepted.push(item);
       else failed.push(outcome);
     }
-    const changes = emptyChanges();
-    const attempts: AttemptRecord[] = [];
+    if (accepted.length > 0) await this.recordAccepted(provider, accepted, byId);
+    if (failed.length > 0) await this.settleFailures(items.filter((i) => byId.get(i.id)?.outcome !== 'accepted'), provider.name, failed);
+  }
+
+  /**
+   * The deliveries a provider took become SENT and move to a POLL job: polling providers are
+   * asked for their report; for those that call back it is the safety net, in case the callback
+   * never comes (a poll finding the delivery final just ends). A poll due soon stays with this
+   * dispatcher, which asks itself at that time.
+   */
+  private async recordAccepted(provider: SmsProvider, accepted: WorkItem[], outcomes: Map<string, SubmitOutcome>): Promise<void> {
+    const changes = new JobChanges();
     const transitions: Transition[] = [];
-    const now = Date.now();
     for (const item of accepted) {
-      const outcome = byId.get(item.id) as Extract<SubmitOutcome, { outcome: 'accepted' }>;
-      transitions.push({
-        deliveryId: item.id,
-        status: 'SENT',
-        provider: provider.name,
-        providerMessageId: outcome.providerMessageId,
-        raw: outcome.raw,
-      });
-      // Polling providers are asked for their report; for those that call back it is the safety
-      // net, in case the callback never comes (a poll finding the delivery final just ends).
-      changes.poll.push({ id: item.job.id, runAt: new Date(now + this.firstPollAfter(provider)) });
+      const outcome = outcomes.get(item.id) as Extract<SubmitOutcome, { outcome: 'accepted' }>;
+      transitions.push({ deliveryId: item.id, status: 'SENT', provider: provider.name, providerMessageId: outcome.providerMessageId, raw: outcome.raw });
+      changes.take(item.job, item.id);
     }
-    await this.commit(transitions, changes, attempts, undefined, knownOf(accepted));
-    if (accepted.length > 0) {
+    const pollAfter = this.firstPollAfter(provider);
+    const kept = pollAfter <= this.options.leaseMs / 4;
+    const now = Date.now();
+    const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now };
+    changes.create(
+      accepted.map((item) => item.job),
+      { id: pollJob.id, kind: 'POLL', deliveryIds: accepted.map((item) => item.id), runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept },
+    );
+    const updates = await this.commit(transitions, changes, [], undefined, knownOf(accepted));
+    if (kept) this.pollLater(pollJob, accepted, updates, pollAfter);
+    if (provider.capabilities.reports === 'callback') {
       await applyEarlyReports(this.deps, provider.name, {
         providerMessageIds: [...new Set(transitions.map((t) => t.providerMessageId!))],
         deliveryIds: accepted.map((item) => item.id),
       });
     }
-    if (failed.length > 0) await this.settleFailures(items.filter((i) => byId.get(i.id)?.outcome !== 'accepted'), provider.name, failed);
+  }
+
+  /** Asks for the reports of deliveries just sent, `afterMs` from now, as the holder of their POLL job. */
+  private pollLater(job: Job, sent: WorkItem[], updates: DeliveryUpdate[], afterMs: number): void {
+    const after = new Map(updates.map((u) => [u.delivery.id, u.delivery]));
+    const items = sent.flatMap((item): WorkItem[] => {
+      const now = after.get(item.id);
+      if (!now || now.status !== 'SENT') return [];
+      return [Object.assign(copyDelivery(now), { text: item.text, template: item.template, senderId: item.senderId, message: now.message!, hasAttempts: item.hasAttempts, job })];
+    });
+    if (items.length === 0) return;
+    const timer = setTimeout(() => {
+      this.pollTimers.delete(timer);
+      if (this.running) this.handOver(items);
+    }, afterMs);
+    this.pollTimers.add(timer);
   }
 
   /**
@@ -381,10 +427,11 @@ export class Dispatcher {
     failures: Array<Extract<SubmitOutcome, { outcome: 'failed' }>>,
   ): Promise<void> {
     const byId = new Map(failures.map((f) => [f.deliveryId, f]));
-    const changes = emptyChanges();
+    const changes = new JobChanges();
     const attempts: AttemptRecord[] = [];
     const transitions: Transition[] = [];
-    const failover: string[] = [];
+    const failover: WorkItem[] = [];
+    const unconfirmed: WorkItem[] = [];
     const now = Date.now();
     const policy = this.options.retry;
     const provider = this.deps.providers.get(providerName);
@@ -396,28 +443,25 @@ export class Dispatcher {
     for (const item of items) {
       const f = byId.get(item.id);
       if (!f) continue;
+      const { job } = item;
       if (f.errorCode === PACED) {
         // Held back by our own pacing: nothing was sent, so it is not a try.
-        changes.retry.push({
-          id: item.job.id,
-          attempt: item.job.attempt - 1,
-          runAt: new Date(now + (f.retryAfterMs ?? 1000)),
-          unconfirmedSince: item.job.unconfirmedSince,
-        });
+        changes.release(job, new Date(now + (f.retryAfterMs ?? 1000)), job.attempt - 1, job.unconfirmedSince);
         continue;
       }
-      const retryAt = () => new Date(now + retryDelayMs(policy, item.job.attempt, f.retryAfterMs, () => jitter));
+      const retryAt = () => new Date(now + retryDelayMs(policy, job.attempt, f.retryAfterMs, () => jitter));
       const record = (outcome: string) =>
         attempts.push({ deliveryId: item.id, provider: providerName, outcome, errorCode: f.errorCode, errorMessage: f.errorMessage });
-      if (f.ambiguous && provider?.findSubmitted && item.job.attempt <= policy.maxSubmitAttempts + MAX_UNANSWERED_CHECKS) {
+      if (f.ambiguous && provider?.findSubmitted && job.attempt <= policy.maxSubmitAttempts + MAX_UNANSWERED_CHECKS) {
         // The provider may hold it: it is asked before anything is sent again, also after the last try.
         record('RETRY');
-        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: retryAt(), unconfirmedSince: item.job.unconfirmedSince ?? new Date(item.claimedAt) });
+        changes.release(job, retryAt(), job.attempt, job.unconfirmedSince ?? new Date(job.heldSince));
       } else if (f.ambiguous && !provider?.capabilities.recognisesRetries) {
         // It may have been sent, and the provider can neither be asked nor tell a retry: it is
         // not sent again, and the delivery says so.
         record('UNCONFIRMED');
-        changes.poll.push({ id: item.job.id, runAt: new Date(now + (provider ? this.firstPollAfter(provider) : 1000)) });
+        changes.take(job, item.id);
+        unconfirmed.push(item);
         transitions.push({
           deliveryId: item.id,
           status: 'SENT',
@@ -426,16 +470,16 @@ export class Dispatcher {
           errorMessage: `${providerName} may have taken this message (${f.errorCode}: ${f.errorMessage}); it cannot be asked, so it is not sent again`,
           onlyFrom: ['QUEUED', 'SCHEDULED'],
         });
-      } else if (!f.permanent && item.job.attempt < policy.maxSubmitAttempts) {
+      } else if (!f.permanent && job.attempt < policy.maxSubmitAttempts) {
         record('RETRY');
-        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: retryAt() });
+        changes.release(job, retryAt(), job.attempt);
       } else if (item.routeIndex + 1 < item.route.length) {
         record('FAILED_OVER');
-        failover.push(item.id);
-        changes.retry.push({ id: item.job.id, attempt: 0, runAt: new Date(now), newProvider: true });
+        changes.take(job, item.id);
+        failover.push(item);
       } else {
         record('FAILED');
-        changes.finished.push(item.job.id);
+        changes.take(job, item.id);
         transitions.push({
           deliveryId: item.id,
           status: f.status,
@@ -447,11 +491,25 @@ export class Dispatcher {
         });
       }
     }
+    if (unconfirmed.length > 0) {
+      const pollAfter = provider ? this.firstPollAfter(provider) : 1000;
+      changes.create(
+        unconfirmed.map((item) => item.job),
+        { id: newId(), kind: 'POLL', deliveryIds: unconfirmed.map((item) => item.id), runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: false },
+      );
+    }
+    if (failover.length > 0) {
+      // A failover starts afresh: a new submission (count 0, a reference of its own).
+      changes.create(
+        failover.map((item) => item.job),
+        { id: newId(), kind: 'SUBMIT', deliveryIds: failover.map((item) => item.id), runAt: new Date(now), attempt: 0, unconfirmedSince: null, leased: false },
+      );
+    }
     await this.commit(transitions, changes, attempts, async (tx, applied) => {
       if (failover.length > 0) {
         await tx.query(
           { name: 'dispatch-failover', text: `UPDATE deliveries SET route_index = route_index + 1, updated_at = now() WHERE id = ANY($1::uuid[])` },
-          [failover],
+          [failover.map((item) => item.id)],
         );
       }
       await refundUndelivered(tx, applied.filter((t) => isFinal(t.status)));
@@ -466,9 +524,9 @@ export class Dispatcher {
   }
 
   private async poll(items: WorkItem[]): Promise<void> {
-    const providerName = items[0]!.route[items[0]!.routeIndex] ?? '';
+    const providerName = providerOf(items[0]!);
     const provider = this.deps.providers.get(providerName);
-    const changes = emptyChanges();
+    const changes = new JobChanges();
     const now = Date.now();
     const queries: StatusQuery[] = items
       .filter((item) => item.providerMessageId && item.sentAt)
@@ -486,9 +544,9 @@ export class Dispatcher {
     const transitions: Transition[] = reports.map((r) => ({ ...r, provider: providerName }));
     for (const item of items) {
       if (finalIds.has(item.id)) {
-        changes.finished.push(item.job.id);
+        changes.take(item.job, item.id);
       } else if (item.sentAt && now - item.sentAt.getTime() > this.options.retry.reportTimeoutMs) {
-        changes.finished.push(item.job.id);
+        changes.take(item.job, item.id);
         transitions.push({
           deliveryId: item.id,
           status: 'EXPIRED',
@@ -498,7 +556,7 @@ export class Dispatcher {
         });
       } else {
         const wait = pollDelayMs(this.options.retry, provider ? this.firstPollAfter(provider) : 1000, item.job.attempt);
-        changes.retry.push({ id: item.job.id, attempt: item.job.attempt, runAt: new Date(now + wait) });
+        changes.release(item.job, new Date(now + wait), item.job.attempt);
       }
     }
     await this.commit(transitions, changes, [], undefined, knownOf(items));
@@ -515,40 +573,31 @@ export class Dispatcher {
     attempts: AttemptRecord[],
     more?: (tx: SqlTransaction, applied: AppliedTransition[]) => Promise<void>,
     known?: ReadonlyMap<string, KnownDelivery>,
-  ): Promise<void> {
-    const write = () =>
-      recordTransitions(this.deps, transitions, {
-        attempts,
-        known,
-        also: async (tx, applied) => {
-          await applyJobChanges(tx, this.worker, changes);
-          await more?.(tx, applied);
-        },
-      });
-    const jobIds = [...changes.finished, ...changes.retry.map((r) => r.id), ...changes.poll.map((p) => p.id)];
+  ): Promise<DeliveryUpdate[]> {
+    const jobs = changes.isEmpty ? undefined : { worker: this.worker, leaseMs: this.options.leaseMs, changes: changes.toJson() };
+    this.vacuum.note(changes.jobIds.length);
     for (let attempt = 1; ; attempt++) {
       try {
-        await write();
-        return;
+        return await recordTransitions(this.deps, transitions, { attempts, known, jobs, ...(more ? { also: more } : {}) });
       } catch (error) {
         if (attempt >= COMMIT_ATTEMPTS) throw error;
         this.deps.logger.warn({ err: error, attempt }, 'recording dispatch results failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
-        await extendClaims(this.deps.db, this.worker, jobIds, this.options.leaseMs).catch(() => undefined);
+        await extendClaims(this.deps.db, this.worker, changes.jobIds, this.options.leaseMs).catch(() => undefined);
       }
     }
   }
 }
 
 /**
- * The claimed deliveries that nothing but their claim has touched since, as transitions take
- * them: those with attempts on record are read again, with their attempts.
+ * The work items that nothing but their claim has touched since, as transitions take them:
+ * those with attempts on record are read again, with their attempts.
  */
 function knownOf(items: WorkItem[]): Map<string, KnownDelivery> {
   const known = new Map<string, KnownDelivery>();
   for (const item of items) {
     if (item.hasAttempts) continue;
-    known.set(item.id, Object.assign(copyDelivery(item), { attempts: [] }));
+    known.set(item.id, Object.assign(copyDelivery(item), { attempts: [], message: item.message }));
   }
   return known;
 }
@@ -573,19 +622,4 @@ async function submissionsOfOthers<F extends FoundSubmission & { recipient: stri
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {
   return { deliveryId, outcome: 'failed' as const, permanent, status: 'FAILED' as const, errorCode, errorMessage };
-}
-
-/**
- * Splits a provider's work into submissions. Work tried before keeps the reference of that
- * try, so the provider sees the same submission again; new work is cut into fresh ones.
- */
-function batchesOf(items: WorkItem[], size: number): Array<{ reference: string; fresh: boolean; items: WorkItem[] }> {
-  const retried = groupBy(
-    items.filter((item) => item.job.submissionRef),
-    (item) => item.job.submissionRef!,
-  );
-  const fresh = items.filter((item) => !item.job.submissionRef);
-  const batches = [...retried].map(([reference, group]) => ({ reference, fresh: false, items: group }));
-  for (let i = 0; i < fresh.length; i += size) batches.push({ reference: newId(), fresh: true, items: fresh.slice(i, i + size) });
-  return batches;
 }

@@ -1,179 +1,199 @@
 import { sqlOf, type Db } from '../db/client.ts';
-import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DispatchJobKind } from '../db/sql.ts';
-import { DELIVERY_COLUMNS, reviveDelivery } from '../deliveries/records.ts';
+import { DELIVERY_COLUMNS, MESSAGE_SNAPSHOT_COLUMNS, reviveDelivery, reviveMessage, type MessageSnapshot } from '../deliveries/records.ts';
 import { isoFormatter } from '../shared/iso-dates.ts';
 
-export type ClaimedJob = {
-  id: bigint;
-  deliveryId: string;
+/**
+ * A dispatch job: a group of deliveries acted on together. A SUBMIT job is one submission to a
+ * provider, and its id is that submission's reference, stored before the submission is made and
+ * the same on every retry of it. A POLL job holds the deliveries of a submission the provider
+ * took, until their reports are in.
+ */
+export type Job = {
+  id: string;
   kind: DispatchJobKind;
+  /** Tries started, this one included (taking the job counts as one). */
   attempt: number;
-  submissionRef: string | null;
   /** Since when the provider may hold this submission though its answer was lost (ask before resending). */
   unconfirmedSince: Date | null;
+  /** When this worker took it (its lease runs from then). */
+  heldSince: number;
 };
 
-/** A claimed job with its delivery as it stands (absent when the delivery is gone). */
-export type ClaimedWork = {
-  job: ClaimedJob;
-  delivery?: ClaimedDelivery;
-};
-
-export type ClaimedDelivery = Delivery & {
+/** A delivery as the dispatcher works it: with its text, its message and whether it was tried before. */
+export type DispatchDelivery = Delivery & {
   /** The text for this recipient (personalised, or the message's). */
   text: string;
   template: string;
   senderId: string;
+  message: MessageSnapshot;
   /** Whether earlier tries left attempts on record (retries, failovers). */
   hasAttempts: boolean;
 };
 
+export type WorkItem = DispatchDelivery & { job: Job };
+
+/** What a claim found: the deliveries still there, and the ids that are gone (removed by retention). */
+export type Claimed = { items: WorkItem[]; gone: Array<{ job: Job; deliveryId: string }> };
+
 /**
- * Claims due jobs for `leaseMs` and reads their deliveries, in one statement. SKIP LOCKED lets
- * any number of dispatchers, in any number of processes, claim side by side without taking the
- * same job; a claim left behind by a process that died lapses with its lease and is taken over.
- * A submission tried before is claimed whole (its siblings come along), so its retry carries
- * the same deliveries under the same reference and the provider can recognise it.
+ * Claims due jobs for `leaseMs`, at most about `maxDeliveries` deliveries' worth, and reads
+ * their deliveries, in one statement. SKIP LOCKED lets any number of dispatchers, in any number
+ * of processes, claim side by side without taking the same job; a claim left behind by a
+ * process that died lapses with its lease and is taken over. A job held is due again when its
+ * lease ends (run_at moves with it), so the index walk for due work never passes over the jobs
+ * being worked.
  */
 const CLAIM = {
   name: 'jobs-claim',
   text: `
-    WITH due AS (
-      SELECT id, submission_ref FROM dispatch_jobs
+    WITH candidates AS (
+      SELECT id, run_at, cardinality(delivery_ids) AS n FROM dispatch_jobs
       WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
       ORDER BY run_at
       LIMIT $2
-      FOR UPDATE SKIP LOCKED
-    ), siblings AS (
-      SELECT s.id FROM dispatch_jobs s
-      WHERE s.submission_ref IN (SELECT submission_ref FROM due WHERE submission_ref IS NOT NULL)
-        AND s.kind = 'SUBMIT' AND s.id NOT IN (SELECT id FROM due)
-        AND (s.locked_until IS NULL OR s.locked_until < now())
+    ), within AS (
+      SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE running - n < $4
+    ), due AS (
+      SELECT id FROM dispatch_jobs
+      WHERE id = ANY(ARRAY(SELECT id FROM within)) AND (locked_until IS NULL OR locked_until < now())
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
-      -- = ANY of an array, not IN or a join: the planner probes the primary key for each one
-      -- instead of scanning the queue, however small it believes the queue to be.
       UPDATE dispatch_jobs AS j
-      SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', attempt = j.attempt + 1
-      WHERE j.id = ANY(ARRAY(SELECT id FROM due UNION ALL SELECT id FROM siblings))
-      RETURNING j.id, j.delivery_id, j.kind, j.attempt, j.submission_ref, j.unconfirmed_since
+      SET locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', run_at = now() + $3 * interval '1 millisecond',
+        attempt = j.attempt + 1
+      WHERE j.id = ANY(ARRAY(SELECT id FROM due))
+      RETURNING j.id, j.kind, j.delivery_ids, j.attempt, j.unconfirmed_since
     )
-    SELECT c.id::text AS "jobId", c.delivery_id AS "jobDeliveryId", c.kind::text AS kind, c.attempt,
-      c.submission_ref AS "submissionRef", c.unconfirmed_since AS "unconfirmedSince", w.*
-    FROM claimed c LEFT JOIN LATERAL (
+    SELECT c.id AS "jobId", c.kind::text AS "jobKind", c.attempt AS "jobAttempt", c.unconfirmed_since AS "jobUnconfirmedSince",
+      x.id AS "wantedId", w.*
+    FROM claimed c CROSS JOIN LATERAL unnest(c.delivery_ids) AS x(id)
+    LEFT JOIN LATERAL (
       SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
-        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts"
+        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts",
+        (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS}) y) AS message
       FROM deliveries d JOIN messages m ON m.id = d.message_id
-      WHERE d.id = c.delivery_id
+      WHERE d.id = x.id
     ) w ON true`,
 };
 
-type ClaimRow = ClaimedDelivery & {
+type ClaimRow = Partial<DispatchDelivery> & {
   jobId: string;
-  jobDeliveryId: string;
+  jobKind: DispatchJobKind;
+  jobAttempt: number;
+  jobUnconfirmedSince: Date | null;
+  wantedId: string;
+};
+
+export async function claimWork(db: Db, worker: string, maxDeliveries: number, leaseMs: number): Promise<Claimed> {
+  const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, maxDeliveries, leaseMs, maxDeliveries]);
+  const heldSince = Date.now();
+  const jobs = new Map<string, Job>();
+  const claimed: Claimed = { items: [], gone: [] };
+  for (const { jobId, jobKind, jobAttempt, jobUnconfirmedSince, wantedId, ...delivery } of rows) {
+    let job = jobs.get(jobId);
+    if (!job) jobs.set(jobId, (job = { id: jobId, kind: jobKind, attempt: jobAttempt, unconfirmedSince: jobUnconfirmedSince, heldSince }));
+    if (!delivery.id) {
+      claimed.gone.push({ job, deliveryId: wantedId });
+      continue;
+    }
+    const item = reviveDelivery(delivery) as WorkItem;
+    item.message = reviveMessage(item.message);
+    item.job = job;
+    claimed.items.push(item);
+  }
+  return claimed;
+}
+
+type JobChange = { take: Set<string>; release?: { runAt: Date; attempt: number; unconfirmedSince: Date | null } };
+type CreatedJob = {
+  id: string;
+  from: string[];
   kind: DispatchJobKind;
+  deliveryIds: string[];
+  runAt: Date;
   attempt: number;
-  submissionRef: string | null;
   unconfirmedSince: Date | null;
-};
-
-export async function claimWork(db: Db, worker: string, limit: number, leaseMs: number): Promise<ClaimedWork[]> {
-  const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, limit, leaseMs]);
-  return rows.map(({ jobId, jobDeliveryId, kind, attempt, submissionRef, unconfirmedSince, ...delivery }) => ({
-    job: { id: BigInt(jobId), deliveryId: jobDeliveryId, kind, attempt, submissionRef, unconfirmedSince },
-    delivery: delivery.id ? reviveDelivery(delivery) as ClaimedDelivery : undefined,
-  }));
-}
-
-/** The changes to the queue that one round of work decided, applied in one go. */
-export type JobChanges = {
-  /** Jobs that are done. */
-  finished: bigint[];
-  /** Jobs to run again later, with their try count so far; a failover starts afresh (count 0, no reference). */
-  retry: Array<{ id: bigint; runAt: Date; attempt: number; newProvider?: boolean; unconfirmedSince?: Date | null }>;
-  /** Submissions a provider took: each job becomes its delivery's status poll. */
-  poll: Array<{ id: bigint; runAt: Date }>;
-};
-
-export function emptyChanges(): JobChanges {
-  return { finished: [], retry: [], poll: [] };
-}
-
-/**
- * Only jobs still claimed by this worker change: one whose lease lapsed belongs to whoever took
- * it over. A submission job becomes the poll job in place, unless its delivery has one already.
- */
-const APPLY_CHANGES = {
-  name: 'jobs-apply-changes',
-  text: `
-    WITH finished AS (
-      DELETE FROM dispatch_jobs WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND locked_by = $1
-    ), retried AS (
-      UPDATE dispatch_jobs AS j SET run_at = v."runAt", attempt = v.attempt, locked_by = NULL, locked_until = NULL,
-        submission_ref = CASE WHEN v."newProvider" THEN NULL ELSE j.submission_ref END,
-        unconfirmed_since = CASE WHEN v."newProvider" THEN NULL ELSE v."unconfirmedSince" END
-      FROM json_to_recordset($3::json) AS v(id bigint, "runAt" timestamptz, attempt int, "newProvider" boolean, "unconfirmedSince" timestamptz)
-      WHERE j.id = v.id AND j.locked_by = $1
-    )
-    UPDATE dispatch_jobs AS j SET kind = 'POLL', run_at = v."runAt", attempt = 0, locked_by = NULL, locked_until = NULL,
-      submission_ref = NULL, unconfirmed_since = NULL
-    FROM json_to_recordset($4::json) AS v(id bigint, "runAt" timestamptz)
-    WHERE j.id = v.id AND j.locked_by = $1
-      AND NOT EXISTS (SELECT 1 FROM dispatch_jobs p WHERE p.delivery_id = j.delivery_id AND p.kind = 'POLL')`,
-};
-
-export async function applyJobChanges(tx: SqlTransaction, worker: string, changes: JobChanges): Promise<void> {
-  const { finished, retry, poll } = changes;
-  if (finished.length + retry.length + poll.length === 0) return;
-  const t = isoFormatter();
-  await tx.query(APPLY_CHANGES, [
-    worker,
-    finished.map(String),
-    JSON.stringify(
-      retry.map((r) => ({
-        id: String(r.id),
-        runAt: t.iso(r.runAt),
-        attempt: r.attempt,
-        newProvider: Boolean(r.newProvider),
-        unconfirmedSince: r.unconfirmedSince ? t.iso(r.unconfirmedSince) : null,
-      })),
-    ),
-    JSON.stringify(poll.map((p) => ({ id: String(p.id), runAt: t.iso(p.runAt) }))),
-  ]);
-}
-
-const FIX_REFS = {
-  name: 'jobs-fix-refs',
-  text: `UPDATE dispatch_jobs AS j SET submission_ref = v.ref
-    FROM unnest($2::bigint[], $3::text[]) AS v(id, ref)
-    WHERE j.id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND j.id = v.id AND j.locked_by = $1`,
+  /** Kept by this worker (it works the job itself when due) rather than left for any to claim. */
+  leased: boolean;
 };
 
 /**
- * Fixes the reference of submissions about to be made, before they are made: a retry after a
- * crash finds it and submits under the same one, so the provider can tell it is a retry.
+ * Changes to the jobs this worker holds, decided by one step of work and applied with its
+ * other writes (see apply_job_changes in the migrations): deliveries leave their job when their
+ * part in it is done; a job is handed back with what is left in it (a retry); new jobs come
+ * from held ones (a submission's POLL job, a failover's new submission).
  */
-export async function fixSubmissionRefs(db: Db, worker: string, refs: Array<{ jobId: bigint; ref: string }>): Promise<void> {
-  if (refs.length === 0) return;
-  await sqlOf(db).query(FIX_REFS, [worker, refs.map((r) => String(r.jobId)), refs.map((r) => r.ref)]);
+export class JobChanges {
+  private readonly changes = new Map<string, JobChange>();
+  private readonly created: CreatedJob[] = [];
+
+  private changeOf(job: Job): JobChange {
+    let change = this.changes.get(job.id);
+    if (!change) this.changes.set(job.id, (change = { take: new Set() }));
+    return change;
+  }
+
+  /** `deliveryId` is done with `job` (finished, or moving to another job). */
+  take(job: Job, deliveryId: string): void {
+    this.changeOf(job).take.add(deliveryId);
+  }
+
+  /** Hands `job` back with the deliveries left in it, to be tried at `runAt`; the latest time asked wins. */
+  release(job: Job, runAt: Date, attempt: number, unconfirmedSince: Date | null = null): void {
+    const change = this.changeOf(job);
+    if (!change.release || change.release.runAt < runAt) change.release = { runAt, attempt, unconfirmedSince };
+  }
+
+  /** A new job for `deliveryIds`, made only if the jobs they come from are still this worker's. */
+  create(from: readonly Job[], job: Omit<CreatedJob, 'from'>): void {
+    if (job.deliveryIds.length > 0) this.created.push({ ...job, from: [...new Set(from.map((f) => f.id))] });
+  }
+
+  get isEmpty(): boolean {
+    return this.changes.size === 0 && this.created.length === 0;
+  }
+
+  /** The jobs this step touches. */
+  get jobIds(): string[] {
+    return [...this.changes.keys()];
+  }
+
+  /** The arguments of apply_job_changes and record_known_changes: changes, then created jobs. */
+  toJson(): [string, string] {
+    const t = isoFormatter();
+    const changes = [...this.changes].map(([id, { take, release }]) => ({
+      id,
+      take: [...take],
+      release: Boolean(release),
+      runAt: release ? t.iso(release.runAt) : null,
+      attempt: release?.attempt ?? null,
+      unconfirmedSince: release?.unconfirmedSince ? t.iso(release.unconfirmedSince) : null,
+    }));
+    const created = this.created.map((job) => ({
+      ...job,
+      runAt: t.iso(job.runAt),
+      unconfirmedSince: job.unconfirmedSince ? t.iso(job.unconfirmedSince) : null,
+    }));
+    return [JSON.stringify(changes), JSON.stringify(created)];
+  }
 }
 
 const EXTEND = {
   name: 'jobs-extend',
-  text: `UPDATE dispatch_jobs SET locked_until = now() + $3 * interval '1 millisecond'
-    WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]))) AND locked_by = $1
-    RETURNING id::text AS id`,
+  text: `UPDATE dispatch_jobs SET locked_until = now() + $3 * interval '1 millisecond', run_at = now() + $3 * interval '1 millisecond'
+    WHERE id = ANY($2::uuid[]) AND locked_by = $1
+    RETURNING id`,
 };
 
 /**
  * Renews this worker's claim on `jobIds` and returns the ones it still holds: a claim that
  * lapsed and was taken over belongs to the other worker now.
  */
-export async function extendClaims(db: Db, worker: string, jobIds: bigint[], leaseMs: number): Promise<bigint[]> {
-  if (jobIds.length === 0) return [];
-  const rows = await sqlOf(db).query<{ id: string }>(EXTEND, [worker, jobIds.map(String), leaseMs]);
-  return rows.map((row) => BigInt(row.id));
+export async function extendClaims(db: Db, worker: string, jobIds: string[], leaseMs: number): Promise<Set<string>> {
+  if (jobIds.length === 0) return new Set();
+  const rows = await sqlOf(db).query<{ id: string }>(EXTEND, [worker, jobIds, leaseMs]);
+  return new Set(rows.map((row) => row.id));
 }
 
 /**
@@ -182,16 +202,18 @@ export async function extendClaims(db: Db, worker: string, jobIds: bigint[], lea
  */
 export async function releaseClaims(db: Db, worker: string): Promise<number> {
   const rows = await sqlOf(db).query<{ id: string }>(
-    `UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL, attempt = greatest(attempt - 1, 0)
-     WHERE locked_by = $1 RETURNING id::text AS id`,
+    `UPDATE dispatch_jobs SET locked_by = NULL, locked_until = NULL, run_at = now(), attempt = greatest(attempt - 1, 0)
+     WHERE locked_by = $1 RETURNING id`,
     [worker],
   );
   return rows.length;
 }
 
+/** Deliveries waiting in the queue, and how long the oldest due job not being worked has waited. */
 export async function queueStats(db: Db): Promise<{ depth: number; oldestDueAgeSeconds: number }> {
   const [row] = await sqlOf(db).query<{ depth: number; age: number | null }>(
-    `SELECT count(*)::int AS depth, EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8 AS age
+    `SELECT coalesce(sum(cardinality(delivery_ids)), 0)::int AS depth,
+       EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now() AND locked_by IS NULL))::float8 AS age
      FROM dispatch_jobs`,
   );
   return { depth: row?.depth ?? 0, oldestDueAgeSeconds: Math.max(0, row?.age ?? 0) };

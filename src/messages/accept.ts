@@ -1,15 +1,15 @@
 import { newId } from '../shared/ids.ts';
 import type { Caller } from '../accounts/auth.ts';
 import { sqlOf, type Db } from '../db/client.ts';
-import type { SqlTransaction } from '../db/pg.ts';
-import type { Delivery, DeliveryStatus } from '../db/sql.ts';
-import { appendEvents } from '../deliveries/event-log.ts';
+import type { DeliveryStatus } from '../db/sql.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
-import type { DeliveryUpdate, DeliveryWithRelations, MessageSnapshot } from '../deliveries/records.ts';
+import { copyDelivery, type DeliveryUpdate, type DeliveryWithRelations, type MessageSnapshot } from '../deliveries/records.ts';
+import type { Job, WorkItem } from '../dispatch/jobs.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
-import { excludeOptedOut, optedOutAmong } from '../optouts/optouts.ts';
-import { Decimal } from './money.ts';
+import { groupBy } from '../shared/group-by.ts';
+import { isoFormatter } from '../shared/iso-dates.ts';
+import { excludeOptedOut, optOutKey } from '../optouts/optouts.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import type { SendPlan } from './send-plan.ts';
 
@@ -26,12 +26,26 @@ export type Accepted = {
   message?: AcceptedMessage;
 };
 
-type Deps = { db: Db; onAccepted?: () => void } & Publisher;
+/**
+ * The dispatcher of this process, which takes what is accepted here straight from memory: its
+ * jobs are written as held by it, and handed over once committed (see dispatch/dispatcher.ts).
+ */
+export type HandOver = {
+  /** Whether it takes work now (it runs, and is not too far behind). */
+  readonly takes: boolean;
+  readonly worker: string;
+  readonly leaseMs: number;
+  give(items: WorkItem[]): void;
+  /** Most recipients one submission to `provider` may carry. */
+  submissionSize(provider: string): number;
+};
+
+type Deps = { db: Db; onAccepted?: () => void; handOver?: HandOver } & Publisher;
 
 /**
- * Acceptance with group commit: requests that arrive together are accepted in one
- * transaction (one lock and one debit per account, one block of event numbers per account),
- * each with its own answer and its own error.
+ * Acceptance with group commit: requests that arrive together are accepted in one statement
+ * (one lock and one debit per account, one block of event numbers per account), each with its
+ * own answer and its own error.
  */
 export function createAcceptQueue(deps: Deps): GroupCommit<AcceptRequest, Accepted> {
   return new GroupCommit((requests) => acceptAll(deps, requests), {
@@ -86,88 +100,76 @@ async function writeIsolating(deps: Deps, requests: AcceptRequest[], outcomes: M
   }
 }
 
-const LOCK_ACCOUNTS = {
-  name: 'accept-lock-accounts',
-  text: `SELECT id, balance::text AS balance FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+/** Deliveries of a scheduled message per job: what one dispatcher round takes at most. */
+const SCHEDULED_JOB_SIZE = 1000;
+
+/** Everything about a batch is decided and written by accept_messages (see the migrations), in one round trip. */
+const ACCEPT = {
+  name: 'accept-messages',
+  text: `SELECT ord, outcome, message_id AS "messageId", first_seq::text AS "firstSeq", detail
+    FROM accept_messages($1::json, $2::json, $3::json, $4, $5)`,
 };
 
-const FIND_REFERENCES = {
-  name: 'accept-find-references',
-  text: `SELECT m.account_id AS "accountId", m.reference, m.id, m.request_hash AS "requestHash", m.rejected_recipients AS "rejectedRecipients"
-    FROM messages m JOIN unnest($1::uuid[], $2::text[]) AS r(account_id, reference)
-      ON m.account_id = r.account_id AND m.reference = r.reference`,
-};
+type AcceptRow = { ord: number; outcome: 'opted_out' | 'replay' | 'duplicate' | 'short' | 'accepted'; messageId: string | null; firstSeq: string | null; detail: unknown };
 
-type Taken = { accountId: string; reference: string; id: string; requestHash: string; rejectedRecipients: RejectedRecipient[] };
+type Written = { request: AcceptRequest; message: AcceptedMessage; seqs: bigint[] };
 
 /**
- * One transaction: lock the batch's accounts (in id order, as every writer of balances does),
- * which also holds back any other request with the same reference until this one commits;
- * then decide each request against the balance and the references taken; then write
- * everything accepted in one statement.
+ * One statement decides each request against the references taken and the balance (the
+ * accounts locked in id order, as every writer of balances does, which also holds back any
+ * other request with the same reference until this one commits) and writes everything
+ * accepted. A request with opted-out recipients is planned again without them and the batch
+ * asked once more: the common case, no opt-out, costs one round trip.
  */
-async function writeBatch(deps: Deps, requests: AcceptRequest[]): Promise<Array<Outcome<Accepted>>> {
+async function writeBatch(deps: Deps, asked: AcceptRequest[]): Promise<Array<Outcome<Accepted>>> {
   const now = new Date();
-  const accountIds = [...new Set(requests.map((r) => r.caller.accountId))].sort();
-  const { outcomes, accepted, seqs } = await sqlOf(deps.db).transaction(async (tx) => {
-    // Before the accounts are locked: it needs no lock, and so holds theirs no longer.
-    const optedOut = await optedOutAmong(tx, requests.map((r) => ({ accountId: r.caller.accountId, plan: r.plan })));
-    const balances = new Map(
-      (await tx.query<{ id: string; balance: string }>(LOCK_ACCOUNTS, [accountIds])).map((row) => [row.id, new Decimal(row.balance)]),
-    );
-    const taken = await referencesTaken(tx, requests);
-    const outcomes: Array<Outcome<Accepted>> = [];
-    const accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }> = [];
-    for (const asked of requests) {
-      const { caller } = asked;
-      const existing = asked.plan.reference === null ? undefined : taken.get(`${caller.accountId}\u0000${asked.plan.reference}`);
-      if (existing) {
-        outcomes.push(replayOf(existing, asked.plan));
-        continue;
+  const requests = [...asked];
+  const outcomes: Array<Outcome<Accepted> | undefined> = new Array(requests.length);
+  const sql = sqlOf(deps.db);
+  let checkOptOuts = true;
+  for (;;) {
+    const open = requests.flatMap((request, i) => (outcomes[i] ? [] : [{ request, i }]));
+    if (open.length === 0) return outcomes as Array<Outcome<Accepted>>;
+    const handOver = deps.handOver?.takes ? deps.handOver : undefined;
+    const heldSince = Date.now();
+    const batch = batchOf(open.map((o) => o.request), now, handOver);
+    const rows = await sql.query<AcceptRow>(ACCEPT, [batch.requests, batch.deliveries, batch.jobs, checkOptOuts, now]);
+    const optedOut = rows.filter((row) => row.outcome === 'opted_out');
+    if (optedOut.length > 0) {
+      for (const row of optedOut) {
+        const { request, i } = open[row.ord - 1]!;
+        const out = new Set((row.detail as string[]).map((recipient) => optOutKey(request.caller.accountId, recipient)));
+        try {
+          requests[i] = { caller: request.caller, plan: excludeOptedOut(request.caller.accountId, request.plan, out) };
+        } catch (error) {
+          outcomes[i] = { ok: false, error };
+        }
       }
-      let request = asked;
-      try {
-        request = { caller, plan: excludeOptedOut(caller.accountId, asked.plan, optedOut) };
-      } catch (error) {
-        outcomes.push({ ok: false, error });
-        continue;
-      }
-      const { plan } = request;
-      const balance = balances.get(caller.accountId) ?? new Decimal(0);
-      if (plan.cost.greaterThan(0) && balance.lessThan(plan.cost)) {
-        outcomes.push({ ok: false, error: insufficientBalance(plan) });
-        continue;
-      }
-      balances.set(caller.accountId, balance.minus(plan.cost));
-      const message = messageOf(caller, plan, now);
-      accepted.push({ request, message });
-      outcomes.push({ ok: true, value: { messageId: message.id, rejectedRecipients: plan.rejected, replayed: false, message } });
+      checkOptOuts = false;
+      continue;
     }
-    const seqs = accepted.length > 0 ? await insertAccepted(tx, accepted, now) : [];
-    return { outcomes, accepted, seqs };
-  });
-  if (accepted.length > 0) {
-    publishUpdates(deps, queuedUpdates(accepted.map((a) => a.message), seqs, now));
-    deps.onAccepted?.();
+    const written: Written[] = [];
+    for (const row of rows) {
+      const { request, i } = open[row.ord - 1]!;
+      const message = batch.messages[row.ord - 1]!;
+      if (row.outcome === 'accepted') {
+        const first = BigInt(row.firstSeq!);
+        written.push({ request, message, seqs: message.deliveries.map((_, k) => first + BigInt(k)) });
+        outcomes[i] = { ok: true, value: { messageId: message.id, rejectedRecipients: request.plan.rejected, replayed: false, message } };
+      } else if (row.outcome === 'replay') {
+        outcomes[i] = { ok: true, value: { messageId: row.messageId!, rejectedRecipients: row.detail as RejectedRecipient[], replayed: true } };
+      } else if (row.outcome === 'duplicate') {
+        outcomes[i] = { ok: false, error: duplicateReference(request.plan.reference!) };
+      } else {
+        outcomes[i] = { ok: false, error: insufficientBalance(request.plan) };
+      }
+    }
+    if (written.length > 0) {
+      publishUpdates(deps, queuedUpdates(written, now));
+      if (handOver) handOver.give(handedOver(written, batch.jobOf, heldSince));
+      deps.onAccepted?.();
+    }
   }
-  return outcomes;
-}
-
-async function referencesTaken(tx: SqlTransaction, requests: AcceptRequest[]): Promise<Map<string, Taken>> {
-  const withReference = requests.filter((r) => r.plan.reference !== null);
-  if (withReference.length === 0) return new Map();
-  const rows = await tx.query<Taken>(FIND_REFERENCES, [
-    withReference.map((r) => r.caller.accountId),
-    withReference.map((r) => r.plan.reference),
-  ]);
-  return new Map(rows.map((row) => [`${row.accountId}\u0000${row.reference}`, row]));
-}
-
-function replayOf(existing: Taken, plan: SendPlan): Outcome<Accepted> {
-  if (existing.requestHash !== plan.requestHash) {
-    return { ok: false, error: duplicateReference(plan.reference!) };
-  }
-  return { ok: true, value: { messageId: existing.id, rejectedRecipients: existing.rejectedRecipients, replayed: true } };
 }
 
 function insufficientBalance(plan: SendPlan): GatewayError {
@@ -230,131 +232,145 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
   return { ...snapshot, deliveries };
 }
 
-/**
- * Everything accepted, in one statement however many messages and recipients: the messages,
- * their deliveries and a dispatch job per delivery, one debit per account and a ledger entry
- * per message.
- */
-const INSERT_ACCEPTED = {
-  name: 'accept-insert',
-  text: `
-    WITH m AS (
-      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-        $9::int[], $10::int[], $11::numeric[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
-        WITH ORDINALITY AS t(id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
-          recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, ord)
-    ), messages_in AS (
-      INSERT INTO messages (id, account_id, text, sender_id, reference, request_hash, status, encoding, segments,
-        recipient_count, cost, currency, requested_provider, rejected_recipients, scheduled_at, scheduled_count,
-        queued_count, created_at, updated_at)
-      SELECT id, account_id, text, sender_id, reference, request_hash, status::"MessageStatus", encoding::"SmsEncoding",
-        segments, recipient_count, cost, currency, requested_provider, rejected_recipients::jsonb, scheduled_at,
-        CASE WHEN status = 'SCHEDULED' THEN recipient_count ELSE 0 END,
-        CASE WHEN status = 'SCHEDULED' THEN 0 ELSE recipient_count END, $17, $17
-      FROM m
-    ), d AS (
-      SELECT t.*, m.id AS message_id, m.account_id, m.sender_id, m.status, m.scheduled_at
-      FROM json_to_recordset($16::json) AS t(id uuid, "messageOrd" int, recipient text, country text, body text,
-        variables jsonb, segments int, price numeric, route text[])
-      JOIN m ON m.ord = t."messageOrd"
-    ), deliveries_in AS (
-      INSERT INTO deliveries (id, message_id, account_id, recipient, sender_id, country, body, variables, segments, price, status,
-        route, created_at, updated_at)
-      SELECT id, message_id, account_id, recipient, sender_id, country, body, variables, segments, price,
-        status::"DeliveryStatus", route, $17, $17
-      FROM d
-    ), jobs_in AS (
-      INSERT INTO dispatch_jobs (delivery_id, kind, run_at) SELECT id, 'SUBMIT', COALESCE(scheduled_at, $17) FROM d
-    ), debits AS (
-      SELECT account_id, sum(cost) AS total FROM m WHERE cost > 0 GROUP BY account_id
-    ), debited AS (
-      -- The CHECK constraint on accounts.balance backs the decision made before this statement.
-      UPDATE accounts a SET balance = a.balance - debits.total, updated_at = $17
-      FROM debits WHERE a.id = debits.account_id
-      RETURNING a.id, a.balance
-    )
-    INSERT INTO ledger_entries (account_id, kind, amount, balance_after, message_id, note)
-    SELECT m.account_id, 'DEBIT', -m.cost,
-      debited.balance + COALESCE(sum(m.cost) OVER (PARTITION BY m.account_id ORDER BY m.ord
-        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0),
-      m.id, 'sendSms'
-    FROM m JOIN debited ON debited.id = m.account_id
-    WHERE m.cost > 0`,
+type Batch = {
+  /** The arguments of accept_messages, as JSON. */
+  requests: string;
+  deliveries: string;
+  jobs: string;
+  /** Each request's message as it will be if accepted, in order. */
+  messages: AcceptedMessage[];
+  /** The job each delivery goes to. */
+  jobOf: Map<string, Job>;
 };
 
-async function insertAccepted(
-  tx: SqlTransaction,
-  accepted: Array<{ request: AcceptRequest; message: AcceptedMessage }>,
-  now: Date,
-): Promise<bigint[]> {
-  const messages = accepted.map((a) => a.message);
-  const plans = accepted.map((a) => a.request.plan);
-  const deliveries: Array<{ delivery: Delivery; messageOrdinal: number }> = [];
-  messages.forEach((message, i) => {
-    for (const delivery of message.deliveries) deliveries.push({ delivery, messageOrdinal: i + 1 });
-  });
-  await tx.query(INSERT_ACCEPTED, [
-    messages.map((m) => m.id),
-    messages.map((m) => m.accountId),
-    messages.map((m) => m.text),
-    messages.map((m) => m.senderId),
-    messages.map((m) => m.reference),
-    plans.map((p) => p.requestHash),
-    messages.map((m) => m.status),
-    messages.map((m) => m.encoding),
-    messages.map((m) => m.segments),
-    messages.map((m) => m.recipientCount),
-    messages.map((m) => m.cost.toString()),
-    messages.map((m) => m.currency),
-    plans.map((p) => p.requestedProvider),
-    plans.map((p) => JSON.stringify(p.rejected)),
-    messages.map((m) => m.scheduledAt),
-    JSON.stringify(
-      deliveries.map(({ delivery: d, messageOrdinal }) => ({
-        id: d.id,
-        messageOrd: messageOrdinal,
-        recipient: d.recipient,
-        country: d.country,
-        body: d.body,
-        variables: d.variables,
-        segments: d.segments,
-        price: d.price.toString(),
-        route: d.route,
-      })),
+/**
+ * The batch as accept_messages takes it. Each delivery goes to a job: the deliveries due now,
+ * by provider and sender, as many as one submission to that provider carries (a job is one
+ * submission, its id the submission's reference); a scheduled message's, by the thousand, due
+ * at its time. The jobs due now are held by this process's dispatcher when it takes them.
+ */
+function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | undefined): Batch {
+  const t = isoFormatter();
+  const messages = requests.map((r) => messageOf(r.caller, r.plan, now));
+  const jobOf = new Map<string, Job>();
+  const jobs: Array<{ id: string; runAt: string; leasedBy: string | null; leaseMs: number }> = [];
+  const addJob = (deliveries: DeliveryWithRelations[], runAt: Date, leased: boolean) => {
+    const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: 0 };
+    jobs.push({ id: job.id, runAt: t.iso(runAt), leasedBy: leased ? handOver!.worker : null, leaseMs: handOver?.leaseMs ?? 0 });
+    for (const d of deliveries) jobOf.set(d.id, job);
+  };
+  const dueNow: DeliveryWithRelations[] = [];
+  for (const message of messages) {
+    if (!message.scheduledAt) {
+      dueNow.push(...message.deliveries);
+      continue;
+    }
+    for (let i = 0; i < message.deliveries.length; i += SCHEDULED_JOB_SIZE) {
+      addJob(message.deliveries.slice(i, i + SCHEDULED_JOB_SIZE), message.scheduledAt, false);
+    }
+  }
+  for (const [key, group] of groupBy(dueNow, (d) => `${d.route[0] ?? ''}\u0000${d.senderId}`)) {
+    const provider = key.slice(0, key.indexOf('\u0000'));
+    const size = handOver?.submissionSize(provider) ?? SCHEDULED_JOB_SIZE;
+    for (let i = 0; i < group.length; i += size) addJob(group.slice(i, i + size), now, handOver !== undefined);
+  }
+  return {
+    requests: JSON.stringify(
+      requests.map(({ plan }, i) => {
+        const m = messages[i]!;
+        return {
+          ord: i + 1,
+          id: m.id,
+          accountId: m.accountId,
+          text: m.text,
+          senderId: m.senderId,
+          reference: m.reference,
+          requestHash: plan.requestHash,
+          status: m.status,
+          encoding: m.encoding,
+          segments: m.segments,
+          recipientCount: m.recipientCount,
+          cost: m.cost.toString(),
+          currency: m.currency,
+          requestedProvider: plan.requestedProvider,
+          rejected: plan.rejected,
+          scheduledAt: m.scheduledAt ? t.iso(m.scheduledAt) : null,
+        };
+      }),
     ),
-    now,
-  ]);
-  // Last, so that the account's counter row is held for nothing heavier (see appendEvents).
-  return appendEvents(
-    tx,
-    deliveries.map(({ delivery: d, messageOrdinal }) => ({
-      accountId: d.accountId,
-      messageId: d.messageId,
-      deliveryId: d.id,
-      status: d.status,
-      messageStatus: messages[messageOrdinal - 1]!.status,
-    })),
-    now,
-  );
+    deliveries: JSON.stringify(
+      messages.flatMap((m, i) =>
+        m.deliveries.map((d, idx) => ({
+          id: d.id,
+          ord: i + 1,
+          idx,
+          recipient: d.recipient,
+          country: d.country,
+          body: d.body,
+          variables: d.variables,
+          segments: d.segments,
+          price: d.price.toString(),
+          route: d.route,
+          job: jobOf.get(d.id)!.id,
+        })),
+      ),
+    ),
+    jobs: JSON.stringify(jobs),
+    messages,
+    jobOf,
+  };
 }
 
 /** The first update of each accepted delivery, in the order its event was numbered. */
-function queuedUpdates(messages: AcceptedMessage[], seqs: bigint[], now: Date): DeliveryUpdate[] {
-  return messages.flatMap((message) => message.deliveries).map((delivery, i) => ({
-    seq: seqs[i]!,
-    occurredAt: now,
-    messageId: delivery.messageId,
-    messageStatus: delivery.message!.status,
-    delivery,
-  }));
+function queuedUpdates(written: Written[], now: Date): DeliveryUpdate[] {
+  return written.flatMap(({ message, seqs }) =>
+    message.deliveries.map((delivery, i) => ({
+      seq: seqs[i]!,
+      occurredAt: now,
+      messageId: delivery.messageId,
+      messageStatus: message.status,
+      delivery,
+    })),
+  );
 }
+
+/** What the dispatcher of this process is handed: the deliveries due now, each with the job that holds it. */
+function handedOver(written: Written[], jobOf: Map<string, Job>, heldSince: number): WorkItem[] {
+  const items: WorkItem[] = [];
+  for (const { message } of written) {
+    if (message.scheduledAt) continue;
+    for (const delivery of message.deliveries) {
+      const job = jobOf.get(delivery.id)!;
+      job.heldSince = heldSince;
+      items.push(
+        Object.assign(copyDelivery(delivery), {
+          text: delivery.body ?? message.text,
+          template: message.text,
+          senderId: message.senderId,
+          message: delivery.message!,
+          hasAttempts: false,
+          job,
+        }),
+      );
+    }
+  }
+  return items;
+}
+
+const FIND_REFERENCES = {
+  name: 'accept-find-references',
+  text: `SELECT m.id, m.request_hash AS "requestHash", m.rejected_recipients AS "rejectedRecipients"
+    FROM messages m WHERE m.account_id = $1 AND m.reference = $2`,
+};
+
+type Taken = { id: string; requestHash: string; rejectedRecipients: RejectedRecipient[] };
 
 /**
  * The message already accepted under `reference`, when `requestHash` says it was the same
  * request (a retry); DUPLICATE_REFERENCE when it was another; undefined when there is none.
  */
 export async function findByReference(db: Db, caller: Caller, reference: string, requestHash: string): Promise<Accepted | undefined> {
-  const [existing] = await sqlOf(db).query<Taken>(FIND_REFERENCES, [[caller.accountId], [reference]]);
+  const [existing] = await sqlOf(db).query<Taken>(FIND_REFERENCES, [caller.accountId, reference]);
   if (!existing) return undefined;
   if (existing.requestHash !== requestHash) throw duplicateReference(reference);
   return { messageId: existing.id, rejectedRecipients: existing.rejectedRecipients, replayed: true };

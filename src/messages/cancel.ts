@@ -12,12 +12,20 @@ import { refundUndelivered } from '../dispatch/refunds.ts';
  */
 const TAKE_SCHEDULED = {
   name: 'cancel-take-scheduled',
-  text: `DELETE FROM dispatch_jobs WHERE id = ANY(ARRAY(
-      SELECT j.id FROM deliveries d JOIN dispatch_jobs j ON j.delivery_id = d.id AND j.kind = 'SUBMIT'
-      WHERE d.message_id = $1 AND d.status = 'SCHEDULED' AND (j.locked_until IS NULL OR j.locked_until < now())
+  text: `WITH wanted AS (
+      SELECT coalesce(array_agg(id), '{}') AS ids FROM deliveries WHERE message_id = $1 AND status = 'SCHEDULED'
+    ), free AS (
+      SELECT j.id, j.delivery_ids FROM dispatch_jobs j, wanted
+      WHERE j.kind = 'SUBMIT' AND j.delivery_ids && wanted.ids AND (j.locked_until IS NULL OR j.locked_until < now())
       ORDER BY j.id
-      FOR UPDATE OF j SKIP LOCKED))
-    RETURNING delivery_id AS "deliveryId"`,
+      FOR UPDATE OF j SKIP LOCKED
+    ), emptied AS (
+      DELETE FROM dispatch_jobs j USING free, wanted WHERE j.id = free.id AND free.delivery_ids <@ wanted.ids
+    ), shrunk AS (
+      UPDATE dispatch_jobs j SET delivery_ids = ARRAY(SELECT x FROM unnest(j.delivery_ids) x WHERE x <> ALL(wanted.ids))
+      FROM free, wanted WHERE j.id = free.id AND NOT free.delivery_ids <@ wanted.ids
+    )
+    SELECT x AS "deliveryId" FROM free, wanted, unnest(free.delivery_ids) x WHERE x = ANY(wanted.ids)`,
 };
 
 /**

@@ -211,7 +211,7 @@ try {
     const recipientsPerSecond = (CALLS * 100) / bulk.result.seconds;
     say(`- calls of 100 recipients, 10 clients, ${CALLS} calls: ${f0(recipientsPerSecond)} recipients accepted a second; ${latencySummary(bulk.result.latencies)} per call; ${perThousand(bulk.cpu, CALLS * 100)} recipients`);
     const bulkStarted = performance.now() - bulk.result.seconds * 1000;
-    await waitUntil(async () => (await db.dispatchJob.count({ where: { kind: 'SUBMIT', delivery: { accountId: bulkAccount.accountId } } })) === 0);
+    await waitUntil(async () => (await db.delivery.count({ where: { accountId: bulkAccount.accountId, status: 'QUEUED' } })) === 0);
     const handedOver = (CALLS * 100) / ((performance.now() - bulkStarted) / 1000);
     say(`- the same load end to end (from the first call to the last delivery handed to the sandbox): ${f0(handedOver)} a second`);
     const big: number[] = [];

@@ -9,7 +9,7 @@ import { gql } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { SendSms } from '../support/documents.ts';
 import { REDIS_URL, startGateway, type TestGateway } from '../support/gateway.ts';
-import { spawnGateway, type GatewayProcess } from '../support/process.ts';
+import { eventually, spawnGateway, type GatewayProcess } from '../support/process.ts';
 import { accountState } from '../support/state.ts';
 
 const OK = '+255712345671';
@@ -69,8 +69,8 @@ describe('requests accepted together, in one transaction', () => {
     expect(rows).toHaveLength(5);
     expect(new Set(rows.map((row) => row.createdAt.getTime())).size).toBe(1);
 
-    expect(await accountState(gateway.app.services.db, rich.accountId)).toMatchObject({ messages: 4, deliveries: 4, jobs: 4, events: 4, ledger: 5, balance: '9.92' });
-    expect(await accountState(gateway.app.services.db, poor.accountId)).toMatchObject({ messages: 1, deliveries: 1, jobs: 1, events: 1, ledger: 2, balance: '0.01' });
+    expect(await accountState(gateway.app.services.db, rich.accountId)).toMatchObject({ messages: 4, deliveries: 4, events: 4, ledger: 5, balance: '9.92' });
+    expect(await accountState(gateway.app.services.db, poor.accountId)).toMatchObject({ messages: 1, deliveries: 1, events: 1, ledger: 2, balance: '0.01' });
   });
 
   it('sends a reference used twice in one batch once: the repeat gets the same message, another input DUPLICATE_REFERENCE', async () => {
@@ -150,24 +150,38 @@ describe('a gateway killed while batches of sends are being written', () => {
         (SELECT count(*)::int FROM messages WHERE account_id = $1) AS messages,
         (SELECT count(DISTINCT reference)::int FROM messages WHERE account_id = $1) AS "references",
         (SELECT count(*)::int FROM deliveries WHERE account_id = $1) AS deliveries,
-        (SELECT count(*)::int FROM dispatch_jobs j JOIN deliveries d ON d.id = j.delivery_id WHERE d.account_id = $1) AS jobs,
         (SELECT count(*)::int FROM delivery_events WHERE account_id = $1) AS events,
         (SELECT max(seq)::int FROM delivery_events WHERE account_id = $1) AS "lastSeq",
         (SELECT count(*)::int FROM ledger_entries WHERE account_id = $1 AND kind = 'DEBIT') AS debits,
         (SELECT balance::text FROM accounts WHERE id = $1) AS balance`, [accountId]);
-    await raw.end();
-    await db.$disconnect();
-    // One message per reference, each with its two deliveries, their jobs and first events
-    // (numbered without a gap), one debit each, and a balance that adds up to the cent.
+    // One message per reference, each with its two deliveries and their first events (numbered
+    // without a gap), one debit each, and a balance that adds up to the cent.
     expect(rows[0]).toEqual({
       messages: TOTAL,
       references: TOTAL,
       deliveries: 2 * TOTAL,
-      jobs: 2 * TOTAL,
       events: 2 * TOTAL,
       lastSeq: 2 * TOTAL,
       debits: TOTAL,
       balance: (1000 - TOTAL * 0.04).toFixed(4),
     });
+
+    // And every delivery accepted, before the crash or after it, is sent once a dispatcher runs:
+    // each ends DELIVERED with exactly one SENT in its history.
+    await second.stop('SIGTERM');
+    const dispatcher = await spawnGateway({ ...env, DISPATCHER: 'on', SANDBOX_DELIVERY_DELAY_MS: '0' });
+    running.push(dispatcher);
+    await eventually(
+      async () => (await db.delivery.count({ where: { accountId, status: { not: 'DELIVERED' } } })) === 0,
+      'every delivery to be delivered',
+      30_000,
+    );
+    const { rows: sent } = await raw.query(
+      `SELECT count(*)::int AS events, count(DISTINCT delivery_id)::int AS deliveries FROM delivery_events WHERE account_id = $1 AND status = 'SENT'`,
+      [accountId],
+    );
+    expect(sent[0]).toEqual({ events: 2 * TOTAL, deliveries: 2 * TOTAL });
+    await raw.end();
+    await db.$disconnect();
   });
 });
