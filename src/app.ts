@@ -1,7 +1,9 @@
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { registerCallbackRoutes } from './callbacks/route.ts';
 import { resolveCallbackSecret } from './callbacks/secret.ts';
 import type { Config } from './config.ts';
+import { createGraphQLHttpHandler } from './graphql/http.ts';
 import { attachWebSocket } from './graphql/websocket.ts';
 import { createGraphQLServer } from './graphql/yoga.ts';
 import { registerHealthRoutes } from './http/health.ts';
@@ -36,10 +38,13 @@ function warnUnreachableCallbacks(config: Config, services: Services, logger: Lo
 export function buildApp(config: Config, logger: Logger, surroundings: Surroundings = {}): App {
   const services = createServices(config, logger, surroundings);
   const yoga = createGraphQLServer(services);
+  const graphqlOverHttp = createGraphQLHttpHandler(yoga, logger);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // GraphQL requests of API clients go straight to yoga's envelop (see graphql/http.ts).
+    serverFactory: (handler) => createServer((req, res) => graphqlOverHttp(req, res) || handler(req, res)),
   });
   registerHealthRoutes(app, services);
   registerMetricsRoute(app, services.metrics);

@@ -1,7 +1,6 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import type { Services } from '../services.ts';
@@ -42,6 +41,19 @@ function useAuthorizationHeaderRequired(): Plugin {
   };
 }
 
+/**
+ * No introspection in production, over every transport: a validation rule, so it holds for
+ * operations over WebSocket and the direct HTTP path too (yoga's own plugin decides per HTTP
+ * request, in a hook neither of those runs).
+ */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
 /** What each transport hands the context factory: an HTTP request, or a caller that a WebSocket already authenticated. */
 export type ServerContext = { caller?: Caller; requestId?: string };
 
@@ -60,7 +72,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       EnvelopArmorPlugin(ARMOR),
       useContractCodesForMalformedRequests(),
       useComplexityLimit(),
-      ...(config.production ? [useDisableIntrospection()] : []),
+      ...(config.production ? [useNoIntrospection()] : []),
       useOperationMetrics(services.metrics),
       useSharedSubscriptionExecution(),
     ],
