@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
 import { GatewayError } from '../graphql/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
+import { cursorBeforeMessage } from '../deliveries/message-cursor.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './access-tokens.ts';
 import { grantedOrigins, grantedScopes } from './grants.ts';
 
@@ -17,7 +18,7 @@ const CreateAccessTokenInput = builder.inputType('CreateAccessTokenInput', {
   }),
 });
 
-type AccessTokenShape = { token: string; expiresAt: Date; scopes: string[] };
+type AccessTokenShape = { token: string; expiresAt: Date; scopes: string[]; after: string | null };
 
 const AccessToken = builder.objectRef<AccessTokenShape>('AccessToken').implement({
   description: 'A short-lived token for a browser: `Authorization: Bearer <token>`, or {"authorization": "Bearer <token>"} in connection_init.',
@@ -25,6 +26,11 @@ const AccessToken = builder.objectRef<AccessTokenShape>('AccessToken').implement
     token: t.exposeString('token'),
     expiresAt: t.expose('expiresAt', { type: 'DateTime' }),
     scopes: t.exposeStringList('scopes'),
+    after: t.exposeString('after', {
+      nullable: true,
+      description:
+        "For a token limited to a message: the cursor just before the message's first update. deliveryUpdated(after:) with it shows every update of the message, then the live ones.",
+    }),
   }),
 });
 
@@ -56,8 +62,9 @@ builder.mutationField('createAccessToken', (t) =>
       }
       const expiresAt = new Date(Math.min(Date.now() + input.ttlSeconds * 1000, caller.expiresAt ?? Infinity));
       const token = await services.accessTokens.mint({ apiKeyId: caller.apiKeyId, scopes, expiresAt, messageId, allowedOrigins });
+      const after = messageId ? await cursorBeforeMessage(services.db, caller.accountId, messageId) : null;
       // The token's own expiry is in whole seconds: say what it says.
-      return { token, expiresAt: new Date(Math.floor(expiresAt.getTime() / 1000) * 1000), scopes };
+      return { token, expiresAt: new Date(Math.floor(expiresAt.getTime() / 1000) * 1000), scopes, after };
     },
   }),
 );

@@ -179,6 +179,7 @@ export const CreateAccessToken = graphql(`
       token
       expiresAt
       scopes
+      after
     }
   }
 `);
