@@ -63,8 +63,7 @@ builder.mutationField('createAccessToken', (t) =>
       const expiresAt = new Date(Math.min(Date.now() + input.ttlSeconds * 1000, caller.expiresAt ?? Infinity));
       const token = await services.accessTokens.mint({ apiKeyId: caller.apiKeyId, scopes, expiresAt, messageId, allowedOrigins });
       const after = messageId ? await cursorBeforeMessage(services.db, caller.accountId, messageId) : null;
-      // The token's own expiry is in whole seconds: say what it says.
-      return { token, expiresAt: new Date(Math.floor(expiresAt.getTime() / 1000) * 1000), scopes, after };
+      return { token, expiresAt, scopes, after };
     },
   }),
 );

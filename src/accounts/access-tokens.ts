@@ -14,6 +14,8 @@ const ALGORITHM = 'HS256';
 const SETTING = 'access_token_signing_key';
 const TOKEN_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const MAX_TOKEN_LENGTH = 4096;
+/** Tokens whose signature this process has checked, by their whole text. */
+const MAX_VERIFIED = 10_000;
 
 /** What a valid token says: whose key it was made from, and what it may do until when. */
 export type TokenClaims = {
@@ -44,6 +46,10 @@ export type TokenGrant = {
  */
 export class AccessTokens {
   private key: Promise<CryptoKey> | undefined;
+  // A browser uses its token for many requests: its signature is checked once (about 60 µs
+  // through WebCrypto), then the same text is known. What the token may do still depends on
+  // its key, which authenticate checks on every use.
+  private readonly verified = new Map<string, TokenClaims>();
 
   constructor(
     private readonly db: Db,
@@ -66,12 +72,28 @@ export class AccessTokens {
       .setSubject(grant.apiKeyId)
       .setJti(newId())
       .setIssuedAt()
-      .setExpirationTime(Math.floor(grant.expiresAt.getTime() / 1000))
+      // To the millisecond (a NumericDate may have a fraction, RFC 7519 2): a token of one
+      // second lives a second, and none outlives its key by the rounding.
+      .setExpirationTime(grant.expiresAt.getTime() / 1000)
       .sign(await this.signingKey());
   }
 
   /** The token's claims, or TOKEN_EXPIRED, or INVALID_API_KEY for anything this gateway did not sign. */
   async verify(token: string): Promise<TokenClaims> {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt > Date.now()) return known;
+      this.verified.delete(token);
+      throw tokenExpired();
+    }
+    const claims = await this.check(token);
+    // Insertion order is age order: the oldest goes first.
+    if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private async check(token: string): Promise<TokenClaims> {
     let payload;
     try {
       ({ payload } = await jwtVerify(token, await this.signingKey(), {
@@ -80,12 +102,12 @@ export class AccessTokens {
         requiredClaims: ['sub', 'exp', 'jti'],
       }));
     } catch (error) {
-      if (error instanceof errors.JWTExpired) {
-        throw new GatewayError('TOKEN_EXPIRED', 'The access token has expired: ask your backend for a fresh one.');
-      }
+      if (error instanceof errors.JWTExpired) throw tokenExpired();
       if (error instanceof errors.JOSEError) throw new GatewayError('INVALID_API_KEY', 'The access token is not valid.');
       throw error;
     }
+    // jose compares with whole seconds; the fraction counts here.
+    if (payload.exp! * 1000 <= Date.now()) throw tokenExpired();
     const origins = payload.origins;
     return {
       id: payload.jti!,
@@ -118,4 +140,8 @@ export class AccessTokens {
     const stored = await this.db.setting.findUniqueOrThrow({ where: { key: SETTING } });
     return Buffer.from(decryptSecret(atRest, stored.value), 'base64');
   }
+}
+
+function tokenExpired(): GatewayError {
+  return new GatewayError('TOKEN_EXPIRED', 'The access token has expired: ask your backend for a fresh one.');
 }

@@ -78,7 +78,8 @@ export async function authenticate(db: Db, header: string | null | undefined, to
   if (!credential || !looksLikeApiKey(credential)) {
     throw new GatewayError('INVALID_API_KEY', 'The API key is malformed.');
   }
-  return keyCaller(db, hashApiKey(credential), FIND_CALLER, hashApiKey(credential), 'The API key is unknown or revoked.');
+  const hash = hashApiKey(credential);
+  return keyCaller(db, hash, FIND_CALLER, hash, 'The API key is unknown or revoked.');
 }
 
 async function keyCaller(db: Db, cacheKey: string, statement: { name: string; text: string }, value: string, unknown: string): Promise<Caller> {

@@ -27,7 +27,7 @@ export const ORIGIN_NOT_ALLOWED_CLOSE = { code: CloseCode.Forbidden, reason: 'OR
  * with a fresh one. Not a code graphql-ws's client gives up on, so a client whose
  * connectionParams fetch a token reconnects, and resubscribes, by itself.
  */
-export const TOKEN_EXPIRED_CLOSE = { code: 4419, reason: 'TOKEN_EXPIRED: connect again with a fresh token' } as const;
+export const TOKEN_EXPIRED_CLOSE = { code: 4419, reason: 'TOKEN_EXPIRED' } as const;
 /** setTimeout's longest delay; a later expiry is caught by the periodic check. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
@@ -97,15 +97,14 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
       if (caller.accountId === accountId) socket.close(SUSPENDED_CLOSE.code, SUSPENDED_CLOSE.reason);
     }
   };
+  const closeExpired = (socket: WebSocket, caller: Caller) => {
+    const close = caller.token ? TOKEN_EXPIRED_CLOSE : KEY_EXPIRED_CLOSE;
+    socket.close(close.code, close.reason);
+  };
   const closeWhenExpired = (socket: WebSocket, caller: Caller) => {
     if (caller.expiresAt == null) return;
     const left = caller.expiresAt - Date.now();
-    if (left > MAX_TIMER_MS) return;
-    const close = caller.token ? TOKEN_EXPIRED_CLOSE : KEY_EXPIRED_CLOSE;
-    expiryTimers.set(
-      socket,
-      setTimeout(() => socket.close(close.code, close.reason), Math.max(0, left)),
-    );
+    if (left <= MAX_TIMER_MS) expiryTimers.set(socket, setTimeout(() => closeExpired(socket, caller), Math.max(0, left)));
   };
   // Revocations and suspensions are announced as they commit; the periodic check below covers a missed one.
   const keyCache = keyCacheOf(services.db);
@@ -116,10 +115,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
   const revocationCheck = setInterval(() => {
     const now = Date.now();
     for (const [socket, caller] of callers) {
-      if (caller.expiresAt != null && caller.expiresAt <= now && !expiryTimers.has(socket)) {
-        const close = caller.token ? TOKEN_EXPIRED_CLOSE : KEY_EXPIRED_CLOSE;
-        socket.close(close.code, close.reason);
-      }
+      if (caller.expiresAt != null && caller.expiresAt <= now && !expiryTimers.has(socket)) closeExpired(socket, caller);
     }
     const keyIds = [...new Set([...callers.values()].map((c) => c.apiKeyId))];
     if (keyIds.length === 0) return;

@@ -105,7 +105,7 @@ describe('access tokens', () => {
   });
 
   it('expire: an open WebSocket closes with a code to reconnect on, and the token is refused with TOKEN_EXPIRED', async () => {
-    const { token, expiresAt } = await mint(account.apiKey, { scopes: ['read'], ttlSeconds: 1 });
+    const { token, expiresAt } = await mint(account.apiKey, { scopes: ['read'], ttlSeconds: 2 });
     const session = openSession(gateway.wsUrl, `Bearer ${token}`);
     expect(await session.acked).toBe(true);
     expect(await session.closed).toEqual({ code: TOKEN_EXPIRED_CLOSE.code, reason: TOKEN_EXPIRED_CLOSE.reason });
