@@ -84,7 +84,6 @@ export async function callerOfAccount(db: Db, accountId: string): Promise<Caller
     scopes: ['send'],
     isTest: account.isTest,
     currency: account.currency,
-    parentAccountId: account.parentId,
     prices: account.prices as Record<string, string> | null,
   };
 }

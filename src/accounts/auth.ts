@@ -11,8 +11,6 @@ export type Caller = {
   scopes: readonly Scope[];
   isTest: boolean;
   currency: string;
-  /** The account's parent when it is a sub-account. */
-  parentAccountId?: string | null;
   /** A sub-account's own price of a segment by destination (see messages/pricing.ts); absent: the gateway's table. */
   prices?: Readonly<Record<string, string>> | null;
   /** The browser origins this credential may be used from; absent or null: any. */
@@ -31,7 +29,7 @@ export function bearerToken(header: string | null | undefined): string | undefin
 // The key's last use is written at most once a minute, in the statement that reads it: the
 // cache answers every other request without one.
 const CALLER_COLUMNS = `k.id AS "apiKeyId", k.prefix AS "keyPrefix", k.scopes, a.id AS "accountId", a.is_test AS "isTest",
-  a.currency, a.parent_id AS "parentAccountId", a.prices, k.allowed_origins AS "allowedOrigins",
+  a.currency, a.prices, k.allowed_origins AS "allowedOrigins",
   (extract(epoch FROM k.expires_at) * 1000)::float8 AS "expiresAt", a.suspended_at IS NOT NULL AS suspended`;
 const TOUCH = `UPDATE api_keys SET last_used_at = now()
   WHERE id = (SELECT "apiKeyId" FROM found) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`;

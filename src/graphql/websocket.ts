@@ -19,6 +19,10 @@ const PING_SLICE = 500;
 
 /** Closed when the key behind a connection is revoked, or when a key has too many connections. */
 export const REVOKED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key revoked' } as const;
+export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
+/** A peer that does not read what it is sent is dropped rather than buffered for without bound. */
+export const TOO_SLOW_CLOSE = { code: 1013, reason: 'Too slow: reconnect and resubscribe with the last cursor received' } as const;
+/** Refusals whose reason says which: retrying with the same credential will not help. */
 export const SUSPENDED_CLOSE = { code: CloseCode.Forbidden, reason: 'ACCOUNT_SUSPENDED' } as const;
 export const KEY_EXPIRED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key expired' } as const;
 export const ORIGIN_NOT_ALLOWED_CLOSE = { code: CloseCode.Forbidden, reason: 'ORIGIN_NOT_ALLOWED' } as const;
@@ -30,9 +34,6 @@ export const ORIGIN_NOT_ALLOWED_CLOSE = { code: CloseCode.Forbidden, reason: 'OR
 export const TOKEN_EXPIRED_CLOSE = { code: 4419, reason: 'TOKEN_EXPIRED' } as const;
 /** setTimeout's longest delay; a later expiry is caught by the periodic check. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
-/** A peer that does not read what it is sent is dropped rather than buffered for without bound. */
-export const TOO_SLOW_CLOSE = { code: 1013, reason: 'Too slow: reconnect and resubscribe with the last cursor received' } as const;
 
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the GraphQL path. Operations run through
