@@ -76,7 +76,7 @@ const envSchema = z.object({
   REPORT_POLL_AFTER_MS: z.coerce.number().int().min(10).optional(),
   CALLBACK_SAFETY_POLL_MS: z.coerce.number().int().min(10).optional(),
   PROVIDER_RATES: json(z.record(z.string(), z.number().positive())).optional(),
-  RATE_LIMITS: json(z.object({ send: z.number().int().min(1), status: z.number().int().min(1), reports: z.number().int().min(1), balance: z.number().int().min(1) }).partial()).optional(),
+  RATE_LIMITS: json(z.object({ send: z.number().int().min(1), status: z.number().int().min(1), reports: z.number().int().min(1), balance: z.number().int().min(1), admin: z.number().int().min(1), tokens: z.number().int().min(1) }).partial()).optional(),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
@@ -93,6 +93,7 @@ const envSchema = z.object({
   PROVIDER_BALANCE_CHECK_MS: z.coerce.number().int().min(0).default(5 * 60_000),
   WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(['0', '1']).default('0'),
   WEBHOOK_SECRET_KEY: z.string().min(16).optional(),
+  TOKEN_SIGNING_KEY: z.string().min(32).optional(),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(11),
@@ -155,6 +156,8 @@ export type Config = {
     messageRetentionDays: number;
   };
   webhooks: WebhookConfig;
+  /** Signs access tokens; unset: one generated and stored in the database (see accounts/access-tokens.ts). */
+  tokenSigningKey: string | undefined;
   env: NodeJS.ProcessEnv;
 };
 
@@ -247,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: e.WEBHOOK_LEASE_MS,
       pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
     },
+    tokenSigningKey: e.TOKEN_SIGNING_KEY,
     env,
   };
 }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { AccessTokens } from './accounts/access-tokens.ts';
 import { listenForRevocations } from './accounts/key-cache.ts';
 import { KeyRateLimiter } from './accounts/rate-limits.ts';
 import type { Config } from './config.ts';
@@ -36,6 +37,8 @@ export type Services = {
   rateLimiter: KeyRateLimiter;
   /** sendSms acceptance, with group commit (see messages/accept.ts). */
   acceptQueue: GroupCommit<AcceptRequest, Accepted>;
+  /** Signs and checks browser access tokens (see accounts/access-tokens.ts). */
+  accessTokens: AccessTokens;
   /** Stops listening for API key revocations (see accounts/key-cache.ts). */
   stopRevocationListener: () => Promise<void>;
   /** Reads upstream balances now and then (started with the dispatcher). */
@@ -127,7 +130,8 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     config.webhooks,
   );
   const webhooks = { worker, secretKey, resolve };
-  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, stopRevocationListener, acceptQueue, webhooks };
+  const accessTokens = new AccessTokens(db, config.tokenSigningKey, secretKey);
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, accessTokens, stopRevocationListener, acceptQueue, webhooks };
 }
 
 export async function closeServices(services: Services): Promise<void> {

@@ -1,7 +1,9 @@
 import { newId } from '../shared/ids.ts';
 import type { Db } from '../db/client.ts';
+import { GatewayError } from '../graphql/errors.ts';
 import { Decimal, formatMoney } from '../messages/money.ts';
 import { generateApiKey, SCOPES, type Scope } from './api-keys.ts';
+import type { Caller } from './auth.ts';
 import { keyCacheOf } from './key-cache.ts';
 
 export class AccountError extends Error {}
@@ -31,24 +33,59 @@ export async function createAccount(
   return { accountId, apiKey: key.key, apiKeyId };
 }
 
-export async function createApiKey(db: Db, accountId: string, scopes: Scope[]) {
+export type NewApiKey = {
+  scopes: readonly Scope[];
+  name?: string | null;
+  /** Normalised origins (see origins.ts); null: any. */
+  allowedOrigins?: readonly string[] | null;
+  expiresAt?: Date | null;
+};
+
+/** Makes a key for an account (CLI and createApiKey alike); the key itself is returned this once and stored hashed. */
+export async function createApiKey(db: Db, accountId: string, options: NewApiKey) {
   const account = await db.account.findUnique({ where: { id: accountId }, select: { isTest: true } });
-  if (!account) throw new AccountError(`no account ${accountId}`);
+  if (!account) throw new GatewayError('ACCOUNT_NOT_FOUND', `No account ${accountId}.`);
   const key = generateApiKey(account.isTest ? 'test' : 'live');
   const apiKeyId = newId();
-  await db.apiKey.create({ data: { id: apiKeyId, accountId, prefix: key.prefix, keyHash: key.hash, scopes } });
+  await db.apiKey.create({
+    data: {
+      id: apiKeyId,
+      accountId,
+      prefix: key.prefix,
+      keyHash: key.hash,
+      scopes: [...options.scopes],
+      name: options.name?.trim() || null,
+      ...(options.allowedOrigins ? { allowedOrigins: [...options.allowedOrigins] } : {}),
+      expiresAt: options.expiresAt ?? null,
+    },
+  });
   return { apiKeyId, apiKey: key.key };
 }
 
 export async function revokeApiKey(db: Db, apiKeyId: string) {
   const existing = await db.apiKey.findUnique({ where: { id: apiKeyId }, select: { revokedAt: true } });
-  if (!existing) throw new AccountError(`no API key ${apiKeyId}`);
+  if (!existing) throw new GatewayError('API_KEY_NOT_FOUND', `No API key ${apiKeyId}.`);
   const revoked = existing.revokedAt
     ? existing
     : await db.apiKey.update({ where: { id: apiKeyId }, data: { revokedAt: new Date() }, select: { revokedAt: true } });
   // Other processes hear of it from the database (key-cache.ts); this one knows now.
   keyCacheOf(db).revoked(apiKeyId);
   return { apiKeyId, revokedAt: revoked.revokedAt!.toISOString() };
+}
+
+/** The account as the sender of what the CLI sends for it: priced and routed as its keys are. */
+export async function callerOfAccount(db: Db, accountId: string): Promise<Caller | undefined> {
+  const account = await db.account.findUnique({ where: { id: accountId } });
+  if (!account) return undefined;
+  return {
+    accountId: account.id,
+    apiKeyId: 'cli',
+    keyPrefix: 'cli',
+    scopes: ['send'],
+    isTest: account.isTest,
+    currency: account.currency,
+    prices: account.prices as Record<string, string> | null,
+  };
 }
 
 export async function listAccounts(db: Db) {
@@ -62,11 +99,15 @@ export async function listAccounts(db: Db) {
   }));
 }
 
+/** A signed decimal amount with at most 4 places (what a balance holds), or undefined. */
+export function readAmount(text: string): Decimal | undefined {
+  return /^-?\d{1,15}(\.\d{1,4})?$/.test(text.trim()) ? new Decimal(text.trim()) : undefined;
+}
+
 function parseAmount(text: string): Decimal {
-  if (!/^-?\d+(\.\d{1,4})?$/.test(text.trim())) {
-    throw new AccountError(`"${text}" is not an amount (digits, at most 4 decimals)`);
-  }
-  return new Decimal(text.trim());
+  const amount = readAmount(text);
+  if (!amount) throw new AccountError(`"${text}" is not an amount (digits, at most 4 decimals)`);
+  return amount;
 }
 
 /**

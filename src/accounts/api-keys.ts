@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-export const SCOPES = ['send', 'read'] as const;
+/** `admin` manages keys, sub-accounts and their credit; a key grants at most its own scopes. */
+export const SCOPES = ['send', 'read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
+/** What `keys create` gives when no scopes are named, as before `admin` existed. */
+export const DEFAULT_KEY_SCOPES: readonly Scope[] = ['send', 'read'];
+
+export function isScope(value: string): value is Scope {
+  return (SCOPES as readonly string[]).includes(value);
+}
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -41,7 +48,7 @@ export function parseScopes(list: string): Scope[] {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const scope of scopes) {
-    if (!(SCOPES as readonly string[]).includes(scope)) {
+    if (!isScope(scope)) {
       throw new Error(`unknown scope "${scope}" (known: ${SCOPES.join(', ')})`);
     }
   }

@@ -1,6 +1,7 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import { GatewayError } from '../graphql/errors.ts';
-import { hashApiKey, looksLikeApiKey, type Scope } from './api-keys.ts';
+import type { AccessTokens } from './access-tokens.ts';
+import { hashApiKey, isScope, looksLikeApiKey, type Scope } from './api-keys.ts';
 import { keyCacheOf } from './key-cache.ts';
 
 export type Caller = {
@@ -10,6 +11,14 @@ export type Caller = {
   scopes: readonly Scope[];
   isTest: boolean;
   currency: string;
+  /** A sub-account's own price of a segment by destination (see messages/pricing.ts); absent: the gateway's table. */
+  prices?: Readonly<Record<string, string>> | null;
+  /** The browser origins this credential may be used from; absent or null: any. */
+  allowedOrigins?: readonly string[] | null;
+  /** When the credential stops working, in ms since the epoch; absent or null: never. */
+  expiresAt?: number | null;
+  /** Set when the credential is an access token made from the key (see access-tokens.ts). */
+  token?: { id: string; messageId: string | null };
 };
 
 export function bearerToken(header: string | null | undefined): string | undefined {
@@ -17,34 +26,77 @@ export function bearerToken(header: string | null | undefined): string | undefin
   return match?.[1];
 }
 
+// The key's last use is written at most once a minute, in the statement that reads it: the
+// cache answers every other request without one.
+const CALLER_COLUMNS = `k.id AS "apiKeyId", k.prefix AS "keyPrefix", k.scopes, a.id AS "accountId", a.is_test AS "isTest",
+  a.currency, a.prices, k.allowed_origins AS "allowedOrigins",
+  (extract(epoch FROM k.expires_at) * 1000)::float8 AS "expiresAt", a.suspended_at IS NOT NULL AS suspended`;
+const TOUCH = `UPDATE api_keys SET last_used_at = now()
+  WHERE id = (SELECT "apiKeyId" FROM found) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`;
+
 const FIND_CALLER = {
   name: 'auth-find-caller',
-  text: `SELECT k.id AS "apiKeyId", k.prefix AS "keyPrefix", k.scopes, a.id AS "accountId", a.is_test AS "isTest", a.currency
-    FROM api_keys k JOIN accounts a ON a.id = k.account_id
-    WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
+  text: `WITH found AS (SELECT ${CALLER_COLUMNS} FROM api_keys k JOIN accounts a ON a.id = k.account_id
+      WHERE k.key_hash = $1 AND k.revoked_at IS NULL), touched AS (${TOUCH})
+    SELECT * FROM found`,
 };
 
+const FIND_CALLER_BY_KEY_ID = {
+  name: 'auth-find-caller-by-key-id',
+  text: `WITH found AS (SELECT ${CALLER_COLUMNS} FROM api_keys k JOIN accounts a ON a.id = k.account_id
+      WHERE k.id = $1 AND k.revoked_at IS NULL), touched AS (${TOUCH})
+    SELECT * FROM found`,
+};
+
+type CallerRow = Caller & { suspended: boolean };
+
 /**
- * Resolves an Authorization header to its caller, or throws the contract's auth error. Known
- * keys are answered from the key cache (see key-cache.ts), which a revocation empties of them
- * at once, so a revoked key fails its very next request.
+ * Resolves an Authorization header to its caller, or throws the contract's auth error. Keys and
+ * the keys behind access tokens are answered from the key cache (see key-cache.ts), which a
+ * revocation or a suspension empties of them at once, so such a key fails its very next request.
+ * A token costs a signature check, no query (see access-tokens.ts).
  */
-export async function authenticate(db: Db, header: string | null | undefined): Promise<Caller> {
+export async function authenticate(db: Db, header: string | null | undefined, tokens?: AccessTokens): Promise<Caller> {
   if (!header?.trim()) {
     throw new GatewayError('AUTHENTICATION_REQUIRED', 'An API key is required: send "Authorization: Bearer <api key>".');
   }
-  const key = bearerToken(header);
-  if (!key || !looksLikeApiKey(key)) {
+  const credential = bearerToken(header);
+  if (credential && tokens?.looksLikeToken(credential)) {
+    const claims = await tokens.verify(credential);
+    const key = await keyCaller(db, `id:${claims.apiKeyId}`, FIND_CALLER_BY_KEY_ID, claims.apiKeyId, 'The API key this token was made from is revoked.');
+    return {
+      ...key,
+      // Never more than the key: a token names its scopes, and admin is never one of them.
+      scopes: key.scopes.filter((scope) => scope !== 'admin' && claims.scopes.includes(scope)),
+      allowedOrigins: claims.allowedOrigins ?? key.allowedOrigins ?? null,
+      expiresAt: Math.min(claims.expiresAt, key.expiresAt ?? Infinity),
+      token: { id: claims.id, messageId: claims.messageId },
+    };
+  }
+  if (!credential || !looksLikeApiKey(credential)) {
     throw new GatewayError('INVALID_API_KEY', 'The API key is malformed.');
   }
-  const hash = hashApiKey(key);
+  const hash = hashApiKey(credential);
+  return keyCaller(db, hash, FIND_CALLER, hash, 'The API key is unknown or revoked.');
+}
+
+async function keyCaller(db: Db, cacheKey: string, statement: { name: string; text: string }, value: string, unknown: string): Promise<Caller> {
   const cache = keyCacheOf(db);
-  const cached = cache.get(hash);
-  if (cached) return cached;
-  const [found] = await sqlOf(db).query<Caller>(FIND_CALLER, [hash]);
-  if (!found) {
-    throw new GatewayError('INVALID_API_KEY', 'The API key is unknown or revoked.');
+  let caller = cache.get(cacheKey);
+  if (!caller) {
+    const [found] = await sqlOf(db).query<CallerRow>(statement, [value]);
+    if (!found) throw new GatewayError('INVALID_API_KEY', unknown);
+    if (found.suspended) {
+      throw new GatewayError('ACCOUNT_SUSPENDED', 'This account is suspended: its keys and tokens are refused until its parent lifts the suspension.', {
+        http: { status: 403 },
+      });
+    }
+    const { suspended: _, ...row } = found;
+    caller = { ...row, scopes: row.scopes.filter(isScope), expiresAt: row.expiresAt ?? null, allowedOrigins: row.allowedOrigins ?? null };
+    cache.set(cacheKey, caller);
   }
-  cache.set(hash, found);
-  return found;
+  if (caller.expiresAt != null && caller.expiresAt <= Date.now()) {
+    throw new GatewayError('INVALID_API_KEY', 'The API key has expired.');
+  }
+  return caller;
 }

@@ -6,17 +6,20 @@ import type { Logger } from '../logger.ts';
 import type { Caller } from './auth.ts';
 
 export const REVOCATION_CHANNEL = 'sms_gateway_api_key_revoked';
+/** Announced by the database when an account is suspended (migration 20261206200000). */
+export const SUSPENSION_CHANNEL = 'sms_gateway_account_suspended';
 
 /** Long enough to spare the database a query per request; short enough to bound a missed revocation. */
 const TTL_MS = 10_000;
 const MAX_KEYS = 50_000;
 
 /**
- * Callers by key hash, so that authenticating a request costs no query. Every revocation is
- * announced by the database when it commits (a trigger on api_keys) and evicts the key here;
- * while this process cannot hear those announcements, nothing is cached.
+ * Callers by key hash (and, for access tokens, by key id), so that authenticating a request
+ * costs no query. Every revocation and every suspension of an account is announced by the
+ * database when it commits (triggers on api_keys and accounts) and evicts the keys concerned
+ * here; while this process cannot hear those announcements, nothing is cached.
  */
-export class ApiKeyCache extends EventEmitter<{ revoked: [apiKeyId: string]; listening: [] }> {
+export class ApiKeyCache extends EventEmitter<{ revoked: [apiKeyId: string]; suspended: [accountId: string]; listening: [] }> {
   private readonly byHash = new Map<string, { caller: Caller; expiresAt: number }>();
   private listening = false;
 
@@ -45,6 +48,12 @@ export class ApiKeyCache extends EventEmitter<{ revoked: [apiKeyId: string]; lis
     this.emit('revoked', apiKeyId);
   }
 
+  /** Every key of the account stops: they are asked of the database again, which refuses them. */
+  suspended(accountId: string): void {
+    for (const [hash, entry] of this.byHash) if (entry.caller.accountId === accountId) this.byHash.delete(hash);
+    this.emit('suspended', accountId);
+  }
+
   /** Whether announcements reach this process; a gap in hearing them forgets everything cached. */
   setListening(listening: boolean): void {
     this.listening = listening;
@@ -66,8 +75,8 @@ export function keyCacheOf(db: Db): ApiKeyCache {
 }
 
 /**
- * Listens for the database's revocation announcements on a connection of its own (LISTEN
- * holds it), reconnecting when it drops. Returns the stop.
+ * Listens for the database's announcements of revocations and suspensions on a connection of
+ * its own (LISTEN holds it), reconnecting when it drops. Returns the stop.
  */
 export function listenForRevocations(db: Db, logger: Logger): () => Promise<void> {
   const cache = keyCacheOf(db);
@@ -91,13 +100,15 @@ export function listenForRevocations(db: Db, logger: Logger): () => Promise<void
       if (client === next) reconnect();
     });
     next.on('notification', (message) => {
-      if (message.channel === REVOCATION_CHANNEL && message.payload) cache.revoked(message.payload);
+      if (!message.payload) return;
+      if (message.channel === REVOCATION_CHANNEL) cache.revoked(message.payload);
+      if (message.channel === SUSPENSION_CHANNEL) cache.suspended(message.payload);
     });
     try {
       await next.connect();
-      await next.query(`LISTEN ${REVOCATION_CHANNEL}`);
+      await next.query(`LISTEN ${REVOCATION_CHANNEL}; LISTEN ${SUSPENSION_CHANNEL}`);
     } catch (error) {
-      logger.debug({ err: error }, 'cannot listen for API key revocations yet; keys are checked on every request');
+      logger.debug({ err: error }, 'cannot listen for API key revocations and suspensions yet; keys are checked on every request');
       await next.end().catch(() => undefined);
       reconnect();
       return;

@@ -3,11 +3,12 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { GatewayError } from '../graphql/errors.ts';
 
 /** Operation classes, limited per API key per minute (defaults from the Mifumo document). */
-export const RATE_CLASSES = ['send', 'status', 'reports', 'balance'] as const;
+export const RATE_CLASSES = ['send', 'status', 'reports', 'balance', 'admin', 'tokens'] as const;
 export type RateClass = (typeof RATE_CLASSES)[number];
 export type RateLimits = Record<RateClass, number>;
 
-export const DEFAULT_RATE_LIMITS: RateLimits = { send: 100, status: 200, reports: 50, balance: 20 };
+/** admin: changes to keys, sub-accounts and credit; tokens: access tokens a backend makes for its browsers. */
+export const DEFAULT_RATE_LIMITS: RateLimits = { send: 100, status: 200, reports: 50, balance: 20, admin: 100, tokens: 1000 };
 
 type Waiting = { resolve: () => void; reject: (error: unknown) => void };
 

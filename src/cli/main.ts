@@ -1,8 +1,9 @@
 // The admin command line: `npm run --silent cli -- <command>`. Prints exactly one JSON document
 // on stdout; errors go to stderr with a non-zero exit code.
 import { Command, CommanderError } from 'commander';
-import { AccountError, adjustBalance, createAccount, createApiKey, listAccounts, revokeApiKey } from '../accounts/accounts.ts';
-import { parseScopes, SCOPES } from '../accounts/api-keys.ts';
+import { AccountError, adjustBalance, callerOfAccount, createAccount, createApiKey, listAccounts, revokeApiKey } from '../accounts/accounts.ts';
+import { DEFAULT_KEY_SCOPES, parseScopes, SCOPES } from '../accounts/api-keys.ts';
+import { normaliseOrigin } from '../accounts/origins.ts';
 import { loadConfig } from '../config.ts';
 import { createDb, type Db } from '../db/client.ts';
 import { DataDirInUse } from '../db/embedded/data-dir.ts';
@@ -82,16 +83,22 @@ export function buildCli(): Command {
     .command('create')
     .description('create another API key for an account (shown once)')
     .requiredOption('--account <id>', 'account id')
-    .option('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`, SCOPES.join(','))
-    .action(async (options: { account: string; scopes: string }) => {
-      const scopes = (() => {
-        try {
-          return parseScopes(options.scopes);
-        } catch (error) {
-          throw new UsageError((error as Error).message);
-        }
-      })();
-      print(await withDb((db) => createApiKey(db, options.account, scopes)));
+    .option('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`, DEFAULT_KEY_SCOPES.join(','))
+    .option('--name <name>', 'a label shown in listings')
+    .option('--origins <list>', 'comma-separated browser origins the key may be used from (default: any)')
+    .action(async (options: { account: string; scopes: string; name?: string; origins?: string }) => {
+      let scopes;
+      try {
+        scopes = parseScopes(options.scopes);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const allowedOrigins = options.origins?.split(',').map((text) => {
+        const origin = normaliseOrigin(text);
+        if (!origin) throw new UsageError(`"${text}" is not an origin (scheme://host[:port])`);
+        return origin;
+      });
+      print(await withDb((db) => createApiKey(db, options.account, { scopes, name: options.name, allowedOrigins })));
     });
   keys
     .command('revoke')
@@ -109,11 +116,10 @@ export function buildCli(): Command {
       const config = loadConfig();
       const progress = new SingleBar({ stream: process.stderr, format: 'sending {bar} {value}/{total} recipients' }, Presets.shades_classic);
       const result = await withDb(async (db) => {
-        const account = await db.account.findUnique({ where: { id: options.account } });
-        if (!account) throw new UsageError(`no account ${options.account}`);
+        const caller = await callerOfAccount(db, options.account);
+        if (!caller) throw new UsageError(`no account ${options.account}`);
         const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, pino({ level: 'silent' })) : createInProcessBus();
         try {
-          const caller = { accountId: account.id, apiKeyId: 'cli', keyPrefix: 'cli', scopes: ['send' as const], isTest: account.isTest, currency: account.currency };
           return await sendCsv({ db, bus, config, providers: createProviders(config, pino({ level: 'silent' })) }, caller, options.csv, {
             message: options.message,
             onProgress: (done, total) => (done === 0 ? progress.start(total, 0) : progress.update(done)),

@@ -15,6 +15,7 @@ import type { AttemptSnapshot, DeliveryUpdate, DeliveryWithRelations } from './r
 import { reportCount, reportPage, type ReportCount, type ReportFilter } from './reports.ts';
 import { decodeReportCursor, encodeReportCursor } from './report-cursor.ts';
 import { expiredCursor } from './retention.ts';
+import { withinMessageLimit } from '../accounts/grants.ts';
 
 export const DeliveryAttemptRef = builder.objectRef<AttemptSnapshot>('DeliveryAttempt').implement({
   description: 'One hand-over of a delivery to a provider.',
@@ -104,7 +105,7 @@ const DeliveryConnection = builder.connectionObject({
 builder.queryField('deliveryReports', (t) =>
   t.field({
     type: DeliveryConnection,
-    authScopes: { read: true },
+    authScopes: { readMessage: true },
     description: 'Deliveries of the account, newest first, a page at a time (keyset pagination).',
     args: {
       filter: t.arg({ type: DeliveryReportFilter, required: false }),
@@ -116,6 +117,12 @@ builder.queryField('deliveryReports', (t) =>
       const { db } = ctx.services;
       const { accountId } = ctx.caller;
       const filter = readFilter(args.filter ?? {}, ctx.services.config.defaultCountry);
+      // A token limited to one message reads that message's deliveries only.
+      const limitedTo = ctx.caller.token?.messageId;
+      if (limitedTo) {
+        filter.messageId = withinMessageLimit(ctx.caller, filter.messageId ?? limitedTo);
+        if (!filter.messageId) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');
+      }
       const take = args.first ?? DEFAULT_PAGE;
       const after = args.after ? decodeReportCursor(args.after) : undefined;
       const rows = await reportPage(db, accountId, filter, take + 1, after);
@@ -176,7 +183,7 @@ const DeliveryUpdateRef = builder.objectRef<DeliveryUpdate>('DeliveryUpdate').im
 builder.subscriptionField('deliveryUpdated', (t) =>
   t.field({
     type: DeliveryUpdateRef,
-    authScopes: { read: true },
+    authScopes: { readMessage: true },
     description:
       "Every status change of the caller's account, or of one message. With `after`, the changes recorded after that cursor come first, in order, then live ones, with no gap and no duplicate.",
     args: {
@@ -195,8 +202,10 @@ builder.subscriptionField('deliveryUpdated', (t) =>
         );
       }
       let messageId: string | undefined;
-      if (args.messageId) {
-        messageId = rowIdOf(args.messageId, 'Message');
+      // A token limited to one message follows that message, whether it names it or not.
+      const limitedTo = ctx.caller.token?.messageId ?? undefined;
+      if (args.messageId || limitedTo) {
+        messageId = withinMessageLimit(ctx.caller, args.messageId ? rowIdOf(args.messageId, 'Message') : limitedTo);
         const found =
           messageId && (await db.message.findFirst({ where: { id: messageId, accountId: ctx.caller.accountId }, select: { id: true } }));
         if (!found) throw new GatewayError('MESSAGE_NOT_FOUND', 'No message has this id.');

@@ -15,7 +15,11 @@ import { validationError } from './validation-errors.ts';
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   PrismaTypes: PrismaTypes;
-  AuthScopes: { send: boolean; read: boolean };
+  /**
+   * send, read: the whole account's; readMessage: read, or read one message with a token limited
+   * to it; admin: keys, sub-accounts and their credit.
+   */
+  AuthScopes: { send: boolean; read: boolean; readMessage: boolean; admin: boolean };
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -26,10 +30,15 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
-    authScopes: (context) => ({
-      send: context.caller.scopes.includes('send'),
-      read: context.caller.scopes.includes('read'),
-    }),
+    authScopes: ({ caller }) => {
+      const wholeAccount = !caller.token?.messageId;
+      return {
+        send: wholeAccount && caller.scopes.includes('send'),
+        read: wholeAccount && caller.scopes.includes('read'),
+        readMessage: caller.scopes.includes('read'),
+        admin: caller.scopes.includes('admin'),
+      };
+    },
     unauthorizedError: (_parent, _context, info) =>
       new GatewayError('INSUFFICIENT_PERMISSIONS', `This API key may not use ${info.parentType.name}.${info.fieldName}.`),
   },

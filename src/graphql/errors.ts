@@ -25,6 +25,14 @@ export const ERROR_CODES = [
   'INTERNAL_ERROR',
   // Added here: a cursor from before the event log's retention window.
   'CURSOR_EXPIRED',
+  // Accounts, keys and sub-accounts (CONTRACT.md, third round).
+  'TOKEN_EXPIRED',
+  'ORIGIN_NOT_ALLOWED',
+  'ACCOUNT_NOT_FOUND',
+  'ACCOUNT_SUSPENDED',
+  'INVALID_AMOUNT',
+  // Added here: revokeApiKey with an id that is none of the caller's keys.
+  'API_KEY_NOT_FOUND',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -32,6 +40,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTHENTICATION_REQUIRED: 401,
   INVALID_API_KEY: 401,
+  TOKEN_EXPIRED: 401,
+  ORIGIN_NOT_ALLOWED: 403,
 };
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -1,6 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 
-type GlobalTypename = 'Message' | 'Delivery' | 'WebhookEndpoint';
+type GlobalTypename = 'Message' | 'Delivery' | 'WebhookEndpoint' | 'Account' | 'ApiKey' | 'LedgerEntry';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

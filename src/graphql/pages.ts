@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GatewayError } from './errors.ts';
 
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;
@@ -20,6 +21,25 @@ export function pageOf<T>(rows: T[], take: number, after: unknown, cursorOf: (ro
       hasPreviousPage: after !== undefined,
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}
+
+/**
+ * Cursors of a page kept in order by one column: `<tag>:<value>` in base64url. A cursor this API
+ * did not issue (another tag, a value of another shape) is BAD_USER_INPUT.
+ */
+export function cursorCodec<T>(tag: string, shape: RegExp, parse: (value: string) => T) {
+  const encode = (value: { toString(): string }) => Buffer.from(`${tag}:${value.toString()}`).toString('base64url');
+  return {
+    encode,
+    decode(cursor: string): T {
+      const text = Buffer.from(cursor, 'base64url').toString('utf8');
+      const value = text.startsWith(`${tag}:`) ? text.slice(tag.length + 1) : '';
+      if (!shape.test(value) || encode(value) !== cursor) {
+        throw new GatewayError('BAD_USER_INPUT', 'The cursor is not one this API issued.', { argument: 'after' });
+      }
+      return parse(value);
     },
   };
 }

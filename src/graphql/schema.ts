@@ -1,4 +1,7 @@
 import '../accounts/schema.ts';
+import '../accounts/sub-accounts-schema.ts';
+import '../accounts/ledger-schema.ts';
+import '../accounts/access-token-schema.ts';
 import '../messages/schema.ts';
 import '../deliveries/schema.ts';
 import '../deliveries/summary.ts';

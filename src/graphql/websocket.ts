@@ -6,6 +6,7 @@ import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, type Caller } from '../accounts/auth.ts';
 import { keyCacheOf } from '../accounts/key-cache.ts';
+import { originAllowed } from '../accounts/origins.ts';
 import type { Services } from '../services.ts';
 import { GraphQLError } from 'graphql';
 import { asBadUserInput, GatewayError } from './errors.ts';
@@ -21,19 +22,37 @@ export const REVOKED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key revok
 export const TOO_MANY_CONNECTIONS_CLOSE = { code: 1008, reason: 'Too many connections for this API key' } as const;
 /** A peer that does not read what it is sent is dropped rather than buffered for without bound. */
 export const TOO_SLOW_CLOSE = { code: 1013, reason: 'Too slow: reconnect and resubscribe with the last cursor received' } as const;
+/** Refusals whose reason says which: retrying with the same credential will not help. */
+export const SUSPENDED_CLOSE = { code: CloseCode.Forbidden, reason: 'ACCOUNT_SUSPENDED' } as const;
+export const KEY_EXPIRED_CLOSE = { code: CloseCode.Forbidden, reason: 'API key expired' } as const;
+export const ORIGIN_NOT_ALLOWED_CLOSE = { code: CloseCode.Forbidden, reason: 'ORIGIN_NOT_ALLOWED' } as const;
+/**
+ * An access token expired (at connection_init, or while the connection was open): connect again
+ * with a fresh one. Not a code graphql-ws's client gives up on, so a client whose
+ * connectionParams fetch a token reconnects, and resubscribes, by itself.
+ */
+export const TOKEN_EXPIRED_CLOSE = { code: 4419, reason: 'TOKEN_EXPIRED' } as const;
+/** setTimeout's longest delay; a later expiry is caught by the periodic check. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * GraphQL over WebSocket (graphql-transport-ws) on the GraphQL path. Operations run through
  * yoga's envelop, so error masking and every plugin apply as they do over HTTP. The API key
- * comes in `connection_init`: missing closes with 4401, invalid with 4403. Dead peers are
- * found by pings; connections of a revoked key are closed within a revocation check period.
+ * comes in `connection_init`: missing closes with 4401, invalid with 4403, an expired access
+ * token with TOKEN_EXPIRED_CLOSE, which also closes a connection when its token expires. Dead
+ * peers are found by pings; connections of a revoked key or a suspended account are closed
+ * when the database announces it, or within a revocation check period.
  */
 export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, services: Services) {
   const limits = services.config.websocket;
   // No permessage-deflate: subscription frames are written to the connection as they are (sinkFor).
   const wss = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: 1024 * 1024, perMessageDeflate: false });
   const callers = new Map<WebSocket, Caller>();
+  // Per credential: an access token is counted apart from its key, so that the browsers of one
+  // app, each with a token of the app's key, are not limited together.
   const connectionsPerKey = new Map<string, number>();
+  const credentialOf = (caller: Caller) => caller.token?.id ?? caller.apiKeyId;
+  const expiryTimers = new Map<WebSocket, NodeJS.Timeout>();
   const alive = new WeakSet<WebSocket>();
 
   wss.on('connection', (socket) => {
@@ -42,10 +61,15 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
     socket.on('pong', () => alive.add(socket));
     socket.on('close', () => {
       services.metrics.websockets.dec();
+      clearTimeout(expiryTimers.get(socket));
+      expiryTimers.delete(socket);
       const caller = callers.get(socket);
       if (!caller) return;
       callers.delete(socket);
-      connectionsPerKey.set(caller.apiKeyId, (connectionsPerKey.get(caller.apiKeyId) ?? 1) - 1);
+      const credential = credentialOf(caller);
+      const left = (connectionsPerKey.get(credential) ?? 1) - 1;
+      if (left > 0) connectionsPerKey.set(credential, left);
+      else connectionsPerKey.delete(credential);
     });
   });
 
@@ -69,18 +93,43 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
       if (caller.apiKeyId === apiKeyId) socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
     }
   };
-  // Revocations are announced as they commit; the periodic check below covers a missed one.
+  const closeConnectionsOfAccount = (accountId: string) => {
+    for (const [socket, caller] of callers) {
+      if (caller.accountId === accountId) socket.close(SUSPENDED_CLOSE.code, SUSPENDED_CLOSE.reason);
+    }
+  };
+  const closeExpired = (socket: WebSocket, caller: Caller) => {
+    const close = caller.token ? TOKEN_EXPIRED_CLOSE : KEY_EXPIRED_CLOSE;
+    socket.close(close.code, close.reason);
+  };
+  const closeWhenExpired = (socket: WebSocket, caller: Caller) => {
+    if (caller.expiresAt == null) return;
+    const left = caller.expiresAt - Date.now();
+    if (left <= MAX_TIMER_MS) expiryTimers.set(socket, setTimeout(() => closeExpired(socket, caller), Math.max(0, left)));
+  };
+  // Revocations and suspensions are announced as they commit; the periodic check below covers a missed one.
   const keyCache = keyCacheOf(services.db);
   keyCache.on('revoked', closeConnectionsOf);
+  keyCache.on('suspended', closeConnectionsOfAccount);
 
   // One query per period for every connection of this process, whatever their number.
   const revocationCheck = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, caller] of callers) {
+      if (caller.expiresAt != null && caller.expiresAt <= now && !expiryTimers.has(socket)) closeExpired(socket, caller);
+    }
     const keyIds = [...new Set([...callers.values()].map((c) => c.apiKeyId))];
     if (keyIds.length === 0) return;
     services.db.apiKey
-      .findMany({ where: { id: { in: keyIds }, revokedAt: { not: null } }, select: { id: true } })
-      .then((revoked) => {
-        for (const key of revoked) closeConnectionsOf(key.id);
+      .findMany({
+        where: { id: { in: keyIds }, OR: [{ revokedAt: { not: null } }, { account: { suspendedAt: { not: null } } }] },
+        select: { id: true, accountId: true, revokedAt: true },
+      })
+      .then((stopped) => {
+        for (const key of stopped) {
+          if (key.revokedAt) closeConnectionsOf(key.id);
+          else closeConnectionsOfAccount(key.accountId);
+        }
       })
       .catch((error: unknown) => services.logger.warn({ err: error }, 'could not check for revoked keys'));
   }, limits.revocationCheckMs);
@@ -99,20 +148,29 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
         }
         let caller: Caller;
         try {
-          caller = await authenticate(services.db, header);
+          caller = await authenticate(services.db, header, services.accessTokens);
         } catch (error) {
-          if (error instanceof GatewayError) return false;
-          throw error;
+          if (!(error instanceof GatewayError)) throw error;
+          if (error.code === 'TOKEN_EXPIRED') socket.close(TOKEN_EXPIRED_CLOSE.code, TOKEN_EXPIRED_CLOSE.reason);
+          if (error.code === 'ACCOUNT_SUSPENDED') socket.close(SUSPENDED_CLOSE.code, SUSPENDED_CLOSE.reason);
+          return false;
         }
         // The peer may have gone while its key was checked; its close was already handled.
         if (socket.readyState !== socket.OPEN) return false;
-        const open = connectionsPerKey.get(caller.apiKeyId) ?? 0;
+        // The upgrade's Origin: the key or token travels only now, so this is where it is refused.
+        if (!originAllowed(caller, ctx.extra.request.headers.origin)) {
+          socket.close(ORIGIN_NOT_ALLOWED_CLOSE.code, ORIGIN_NOT_ALLOWED_CLOSE.reason);
+          return false;
+        }
+        const credential = credentialOf(caller);
+        const open = connectionsPerKey.get(credential) ?? 0;
         if (open >= limits.maxConnectionsPerKey) {
           socket.close(TOO_MANY_CONNECTIONS_CLOSE.code, TOO_MANY_CONNECTIONS_CLOSE.reason);
           return false;
         }
-        connectionsPerKey.set(caller.apiKeyId, open + 1);
+        connectionsPerKey.set(credential, open + 1);
         callers.set(socket, caller);
+        closeWhenExpired(socket, caller);
         ctx.extra.caller = caller;
         return true;
       },
@@ -169,6 +227,7 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
       clearInterval(keepAlive);
       clearInterval(revocationCheck);
       keyCache.off('revoked', closeConnectionsOf);
+      keyCache.off('suspended', closeConnectionsOfAccount);
       for (const client of wss.clients) client.close(code, reason);
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

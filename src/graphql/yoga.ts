@@ -3,6 +3,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { authenticate, type Caller } from '../accounts/auth.ts';
+import { createOriginGuard } from '../accounts/origins.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
 import { asBadUserInput, GatewayError } from './errors.ts';
@@ -61,8 +62,10 @@ export type GraphQLServer = YogaServerInstance<ServerContext, GraphQLContext>;
 
 export function createGraphQLServer(services: Services): GraphQLServer {
   const { logger, config } = services;
+  const origins = createOriginGuard();
   return createYoga<ServerContext, GraphQLContext>({
     schema,
+    cors: origins.cors,
     logging: false,
     graphiql: config.production ? false : { subscriptionsProtocol: 'WS', title: 'SMS gateway' },
     landingPage: false,
@@ -77,7 +80,9 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       useSharedSubscriptionExecution(),
     ],
     context: async (initial) => {
-      const caller = initial.caller ?? (await authenticate(services.db, initial.request.headers.get('authorization')));
+      if (initial.caller) return createContext(services, initial.caller);
+      const caller = await authenticate(services.db, initial.request.headers.get('authorization'), services.accessTokens);
+      origins.admit(initial.request, caller);
       return createContext(services, caller);
     },
     maskedErrors: {

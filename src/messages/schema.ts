@@ -7,6 +7,7 @@ import { rowIdOf } from '../graphql/ids.ts';
 import { findByReference, type AcceptedMessage } from './accept.ts';
 import { cancelScheduled } from './cancel.ts';
 import { withoutOptedOut } from '../optouts/optouts.ts';
+import { withinMessageLimit } from '../accounts/grants.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { formatMoney } from './money.ts';
 import type { RejectedRecipient } from './recipients.ts';
@@ -151,12 +152,12 @@ builder.queryField('message', (t) =>
   t.prismaField({
     type: 'Message',
     nullable: true,
-    authScopes: { read: true },
-    description: "Another account's message reads as not found.",
+    authScopes: { readMessage: true },
+    description: "Another account's message reads as not found, and so does any but its own for a token limited to one message.",
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, args, ctx) => {
       await limit(ctx, 'status');
-      const id = rowIdOf(args.id, 'Message');
+      const id = withinMessageLimit(ctx.caller, rowIdOf(args.id, 'Message'));
       const message = id
         ? await ctx.services.db.message.findFirst({ ...query, where: { id, accountId: ctx.caller.accountId } })
         : null;

@@ -7,7 +7,7 @@ import { analyseText, MAX_SEGMENTS, type SmsEncoding } from './encoding.ts';
 import { whyNotCarried } from '../providers/capabilities.ts';
 import type { Cargo } from '../providers/types.ts';
 import { Decimal } from './money.ts';
-import { segmentPrice } from './pricing.ts';
+import { accountSegmentPrice } from './pricing.ts';
 import { normaliseRecipients, type RejectedRecipient } from './recipients.ts';
 import { renderTemplate } from './template.ts';
 
@@ -94,7 +94,7 @@ export function planSend(
     let known = byCountry.get(country);
     if (!known) {
       const route = routeFor(country, caller, requestedProvider, config.routes, providers);
-      const price = caller.isTest ? new Decimal(0) : segmentPrice(config.priceTable, caller.currency, country);
+      const price = caller.isTest ? new Decimal(0) : accountSegmentPrice(config.priceTable, caller, country);
       known = { route, segmentPrice: price, prices: new Map(), carried: new Map() };
       byCountry.set(country, known);
     }

@@ -79,11 +79,11 @@ describe('every contract error of sendSms changes nothing', () => {
     await expectRefused(input, 'INVALID_API_KEY', 'sgw_live_nonsense');
     await expectRefused(input, 'INVALID_API_KEY', `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`);
 
-    const readOnly = await createApiKey(gateway.app.services.db, accountId, ['read']);
+    const readOnly = await createApiKey(gateway.app.services.db, accountId, { scopes: ['read'] });
     await expectRefused(input, 'INSUFFICIENT_PERMISSIONS', readOnly.apiKey);
     expect((await gqlData(gateway.graphqlUrl, readOnly.apiKey, Balance)).balance.accountId).toBe(accountId);
 
-    const sendOnly = await createApiKey(gateway.app.services.db, accountId, ['send']);
+    const sendOnly = await createApiKey(gateway.app.services.db, accountId, { scopes: ['send'] });
     const balance = await gql(gateway.graphqlUrl, sendOnly.apiKey, Balance);
     expect(balance.errors?.[0]?.extensions?.code).toBe('INSUFFICIENT_PERMISSIONS');
 
