@@ -1,16 +1,8 @@
 import { sqlOf, type Db } from '../db/client.ts';
-import { GatewayError } from '../graphql/errors.ts';
-import { hashApiKey, looksLikeApiKey, type Scope } from './api-keys.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { hashApiKey, looksLikeApiKey } from './api-keys.ts';
+import type { Caller } from './caller.ts';
 import { keyCacheOf } from './key-cache.ts';
-
-export type Caller = {
-  accountId: string;
-  apiKeyId: string;
-  keyPrefix: string;
-  scopes: readonly Scope[];
-  isTest: boolean;
-  currency: string;
-};
 
 export function bearerToken(header: string | null | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');

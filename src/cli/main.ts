@@ -15,7 +15,7 @@ import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
 import { readPhoneCsv, sendCsv } from '../messages/csv-send.ts';
 import { importOptOuts } from '../optouts/optouts.ts';
 import { createProviders } from '../providers/index.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 
 class UsageError extends Error {}
 

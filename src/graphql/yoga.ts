@@ -3,10 +3,12 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { authenticate, type Caller } from '../accounts/auth.ts';
+import { authenticate } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
-import { asBadUserInput, GatewayError } from './errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { asBadUserInput, gatewayErrorOf, toGraphQLError } from './errors.ts';
 import { useComplexityLimit } from './complexity.ts';
 import { useContractCodesForMalformedRequests, useOperationMetrics } from './plugins.ts';
 import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
@@ -70,8 +72,9 @@ export function createGraphQLServer(services: Services): GraphQLServer {
     },
     maskedErrors: {
       maskError(error: unknown): Error {
+        const gatewayError = gatewayErrorOf(error);
+        if (gatewayError) return toGraphQLError(gatewayError, error instanceof GraphQLError ? error : undefined);
         const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof GatewayError) return error as GraphQLError;
         if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
           return asBadUserInput(error);
         }

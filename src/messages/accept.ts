@@ -1,12 +1,12 @@
 import { newId } from '../shared/ids.ts';
-import type { Caller } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import { sqlOf, type Db } from '../db/client.ts';
 import type { SqlTransaction } from '../db/pg.ts';
 import type { Delivery, DeliveryStatus } from '../db/sql.ts';
 import { appendEvents } from '../deliveries/event-log.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import type { DeliveryUpdate, DeliveryWithRelations, MessageSnapshot } from '../deliveries/records.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
 import { excludeOptedOut, optedOutAmong } from '../optouts/optouts.ts';
 import { Decimal } from './money.ts';
