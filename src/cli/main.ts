@@ -5,9 +5,7 @@ import { AccountError, adjustBalance, createAccount, createApiKey, listAccounts,
 import { parseScopes, SCOPES } from '../accounts/api-keys.ts';
 import { loadConfig } from '../config.ts';
 import { createDb, type Db } from '../db/client.ts';
-import { DataDirInUse } from '../db/embedded/data-dir.ts';
 import { openDatabase } from '../db/open.ts';
-import { DatabaseUnreachable } from '../db/unreachable.ts';
 import { pino } from 'pino';
 import { providerCallbacks, providerStatus } from '../providers/status-report.ts';
 import { Presets, SingleBar } from 'cli-progress';
@@ -16,6 +14,7 @@ import { readPhoneCsv, sendCsv } from '../messages/csv-send.ts';
 import { importOptOuts } from '../optouts/optouts.ts';
 import { createProviders } from '../providers/index.ts';
 import { GatewayError } from '../shared/errors.ts';
+import { StartFailure } from '../shared/start-failure.ts';
 
 class UsageError extends Error {}
 
@@ -180,8 +179,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const known =
       error instanceof AccountError ||
       error instanceof UsageError ||
-      error instanceof DatabaseUnreachable ||
-      error instanceof DataDirInUse;
+      error instanceof StartFailure;
     if (error instanceof GatewayError) {
       process.stderr.write(`error: ${error.code}: ${error.message}\n`);
       return 2;
