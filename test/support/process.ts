@@ -93,3 +93,10 @@ export async function liveSubscribers(url: string): Promise<number> {
   const match = /^sms_gateway_live_subscribers (\d+)/m.exec(text);
   return Number(match?.[1] ?? 0);
 }
+
+/** How many delivery updates of `provider` to `status` a gateway process recorded itself (its /metrics). */
+export async function updatesRecordedBy(url: string, provider: string, status: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const match = new RegExp(`^sms_gateway_delivery_updates_total\\{provider="${provider}",status="${status}"\\} (\\d+)`, 'm').exec(text);
+  return Number(match?.[1] ?? 0);
+}
