@@ -12,6 +12,8 @@ import { Balance, DeliveryUpdated, MessageById, SendSms } from '../support/docum
 import { eventually, inProjectAt, liveSubscribers, spawnGateway, type GatewayProcess } from '../support/process.ts';
 
 const run = promisify(execFile);
+/** For a test that starts whole processes several times: minutes on a loaded machine, not seconds. */
+const STARTS_TIMEOUT_MS = 120_000;
 const running: GatewayProcess[] = [];
 const dirs: string[] = [];
 afterAll(async () => {
@@ -126,7 +128,7 @@ describe('npm start with no configuration at all', () => {
     expect((await fetch(`${recovered.url}/ready`)).status).toBe(200);
     expect(await read(recovered)).toMatchObject({ status: 'DELIVERED', balance: { amount: '0.98' } });
     await recovered.stop('SIGINT');
-  });
+  }, STARTS_TIMEOUT_MS);
 
   it('lets the CLI start the embedded server for the length of a command when no gateway runs', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'sgw-zero-cli-'));
@@ -222,5 +224,5 @@ describe.skipIf(process.getuid?.() !== 0)('npm start as root, with the whole pro
     expect(failed.stderr.trim().split('\n')).toEqual([
       expect.stringMatching(new RegExp(`^error: the embedded PostgreSQL in ${home}/postgres did not start: .*max_connections.* \\(its log: ${home}/postgres.log\\)$`)),
     ]);
-  });
+  }, STARTS_TIMEOUT_MS);
 });
