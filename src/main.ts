@@ -2,10 +2,9 @@
 // applies pending migrations, then serves.
 import { buildApp, type App } from './app.ts';
 import { loadConfig } from './config.ts';
-import { DataDirInUse } from './db/embedded/data-dir.ts';
 import { openDatabase, type OpenedDatabase } from './db/open.ts';
-import { DatabaseUnreachable } from './db/unreachable.ts';
 import { createLogger } from './logger.ts';
+import { StartFailure } from './shared/start-failure.ts';
 
 const config = (() => {
   try {
@@ -33,7 +32,7 @@ async function start(): Promise<void> {
 
 let stopping = false;
 const starting = start().catch(async (error: unknown) => {
-  if (error instanceof DatabaseUnreachable || error instanceof DataDirInUse) {
+  if (error instanceof StartFailure) {
     // What to do fits on one line; a stack trace would only hide it.
     process.stderr.write(`error: ${error.message}\n`);
   } else {

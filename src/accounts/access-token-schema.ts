@@ -1,6 +1,6 @@
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
 import { cursorBeforeMessage } from '../deliveries/message-cursor.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './access-tokens.ts';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Db } from '../db/client.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import { decryptSecret, encryptSecret } from '../webhooks/secrets.ts';
 import { isScope, type Scope } from './api-keys.ts';

@@ -1,9 +1,9 @@
 import { newId } from '../shared/ids.ts';
 import type { Db } from '../db/client.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { Decimal, formatMoney } from '../messages/money.ts';
 import { generateApiKey, SCOPES, type Scope } from './api-keys.ts';
-import type { Caller } from './auth.ts';
+import type { Caller } from './caller.ts';
 import { keyCacheOf } from './key-cache.ts';
 
 export class AccountError extends Error {}

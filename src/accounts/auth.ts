@@ -1,25 +1,9 @@
 import { sqlOf, type Db } from '../db/client.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import type { AccessTokens } from './access-tokens.ts';
-import { hashApiKey, isScope, looksLikeApiKey, type Scope } from './api-keys.ts';
+import { hashApiKey, isScope, looksLikeApiKey } from './api-keys.ts';
+import type { Caller } from './caller.ts';
 import { keyCacheOf } from './key-cache.ts';
-
-export type Caller = {
-  accountId: string;
-  apiKeyId: string;
-  keyPrefix: string;
-  scopes: readonly Scope[];
-  isTest: boolean;
-  currency: string;
-  /** A sub-account's own price of a segment by destination (see messages/pricing.ts); absent: the gateway's table. */
-  prices?: Readonly<Record<string, string>> | null;
-  /** The browser origins this credential may be used from; absent or null: any. */
-  allowedOrigins?: readonly string[] | null;
-  /** When the credential stops working, in ms since the epoch; absent or null: never. */
-  expiresAt?: number | null;
-  /** Set when the credential is an access token made from the key (see access-tokens.ts). */
-  token?: { id: string; messageId: string | null };
-};
 
 export function bearerToken(header: string | null | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');

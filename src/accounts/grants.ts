@@ -1,6 +1,6 @@
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { isScope, type Scope } from './api-keys.ts';
-import type { Caller } from './auth.ts';
+import type { Caller } from './caller.ts';
 import { normaliseOrigin } from './origins.ts';
 
 /**

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { sqlOf } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
-import type { Caller } from './auth.ts';
+import type { Caller } from './caller.ts';
 
 export const REVOCATION_CHANNEL = 'sms_gateway_api_key_revoked';
 /** Announced by the database when an account is suspended (migration 20261206200000). */

@@ -1,6 +1,6 @@
 import type { CORSOptions } from 'graphql-yoga';
-import { GatewayError } from '../graphql/errors.ts';
-import type { Caller } from './auth.ts';
+import { GatewayError } from '../shared/errors.ts';
+import type { Caller } from './caller.ts';
 
 /**
  * An origin as browsers send it (`scheme://host[:port]`, lower case, no default port), or

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 
 /** Operation classes, limited per API key per minute (defaults from the Mifumo document). */
 export const RATE_CLASSES = ['send', 'status', 'reports', 'balance', 'admin', 'tokens'] as const;

@@ -1,12 +1,12 @@
 import DataLoader from 'dataloader';
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { globalIdOf, rowIdOf } from '../graphql/ids.ts';
 import { cursorCodec, DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { formatMoney } from '../messages/money.ts';
 import { createApiKey, revokeApiKey } from './accounts.ts';
-import type { Caller } from './auth.ts';
+import type { Caller } from './caller.ts';
 import { grantedExpiry, grantedOrigins, grantedScopes } from './grants.ts';
 import { monthlyUsage, type MonthlyUsage } from './sub-accounts.ts';
 

@@ -1,6 +1,6 @@
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
 import { cursorCodec, DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { Account } from './schema.ts';

@@ -1,5 +1,5 @@
 import { sqlOf, type Db } from '../db/client.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { Decimal, formatMoney } from '../messages/money.ts';
 import { supportsCurrency, type PriceTable } from '../messages/pricing.ts';
 import { newId } from '../shared/ids.ts';

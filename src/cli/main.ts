@@ -6,9 +6,7 @@ import { DEFAULT_KEY_SCOPES, parseScopes, SCOPES } from '../accounts/api-keys.ts
 import { normaliseOrigin } from '../accounts/origins.ts';
 import { loadConfig } from '../config.ts';
 import { createDb, type Db } from '../db/client.ts';
-import { DataDirInUse } from '../db/embedded/data-dir.ts';
 import { openDatabase } from '../db/open.ts';
-import { DatabaseUnreachable } from '../db/unreachable.ts';
 import { pino } from 'pino';
 import { providerCallbacks, providerStatus } from '../providers/status-report.ts';
 import { Presets, SingleBar } from 'cli-progress';
@@ -16,7 +14,8 @@ import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
 import { readPhoneCsv, sendCsv } from '../messages/csv-send.ts';
 import { importOptOuts } from '../optouts/optouts.ts';
 import { createProviders } from '../providers/index.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { StartFailure } from '../shared/start-failure.ts';
 
 class UsageError extends Error {}
 
@@ -186,8 +185,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const known =
       error instanceof AccountError ||
       error instanceof UsageError ||
-      error instanceof DatabaseUnreachable ||
-      error instanceof DataDirInUse;
+      error instanceof StartFailure;
     if (error instanceof GatewayError) {
       process.stderr.write(`error: ${error.code}: ${error.message}\n`);
       return 2;

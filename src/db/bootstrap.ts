@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { childFailure, errorPart } from '../shared/child-process.ts';
+import { StartFailure } from '../shared/start-failure.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIGRATIONS = fileURLToPath(new URL('../../prisma/migrations/', import.meta.url));
@@ -85,10 +87,10 @@ export async function migrate(url: string, logger?: Logger): Promise<void> {
     });
     child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    child.on('error', reject);
+    child.on('error', (error) => reject(childFailure('prisma migrate deploy', process.execPath, error)));
     child.on('exit', resolve);
   });
-  if (code !== 0) throw new Error(`prisma migrate deploy failed (exit ${code}):\n${output.join('')}`);
+  if (code !== 0) throw new StartFailure(`prisma migrate deploy failed (exit ${code}): ${errorPart(output.join(''))}`);
 }
 
 export async function prepareDatabase(url: string, logger?: Logger): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts';
 import { prepareDatabase } from './bootstrap.ts';
 import { claimDataDir, type DataDirRole } from './embedded/data-dir.ts';
+import { unreachable } from './embedded/reach.ts';
 import { runningServerUrl, startEmbeddedPostgres } from './embedded/server.ts';
 import { asUnreachable } from './unreachable.ts';
 
@@ -49,9 +50,10 @@ export async function openDatabase(options: {
     await claim.publishPort(server.port);
     const url = server.url(EMBEDDED_DATABASE);
     await prepareDatabase(url, logger);
+    const elsewhere = server.home === dataDir ? '' : `, because ${unreachable(dataDir)}`;
     logger.info(
-      { dataDir, postgres: `127.0.0.1:${server.port}`, version: server.version },
-      `DATABASE_URL is not set: using the embedded PostgreSQL ${server.version}, its data kept in ${dataDir}; ` +
+      { dataDir, postgresData: server.home, postgres: `127.0.0.1:${server.port}`, version: server.version },
+      `DATABASE_URL is not set: using the embedded PostgreSQL ${server.version}, its data kept in ${server.home}${elsewhere}; ` +
         'set DATABASE_URL=postgresql://user:password@host:5432/sms_gateway to use your own server instead',
     );
     const running = server;

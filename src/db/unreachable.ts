@@ -1,5 +1,7 @@
+import { StartFailure } from '../shared/start-failure.ts';
+
 /** The database named by DATABASE_URL cannot be used; the message says what and what to do, in one line. */
-export class DatabaseUnreachable extends Error {}
+export class DatabaseUnreachable extends StartFailure {}
 
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: 'connection refused (is PostgreSQL running there?)',

@@ -1,7 +1,7 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import type { Sql, SqlTransaction } from '../db/pg.ts';
 import type { DeliveryStatus, MessageStatus } from '../db/sql.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import {
   DELIVERY_COLUMNS,
   groupAttempts,

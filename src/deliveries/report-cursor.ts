@@ -1,4 +1,4 @@
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 
 /** deliveryReports pages by (createdAt, id), newest first; the cursor names the last row seen. */
 export function encodeReportCursor(row: { createdAt: Date; id: string }): string {

@@ -4,7 +4,7 @@ import type { DeliveryStatus } from '../db/sql.ts';
 import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
 import { DeliveryStatusEnum } from '../graphql/enums.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { encodeCursor } from './event-log.ts';
 import { FINAL_STATUSES } from './status.ts';
 

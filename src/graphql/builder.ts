@@ -9,8 +9,8 @@ import type PrismaTypes from '../db/generated/pothos-types.ts';
 import { getDatamodel } from '../db/generated/pothos-types.ts';
 import { fieldComplexity } from './complexity.ts';
 import type { GraphQLContext } from './context.ts';
-import { GatewayError } from './errors.ts';
-import { validationError } from './validation-errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { validationError } from '../shared/validation-errors.ts';
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;

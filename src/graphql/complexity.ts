@@ -14,7 +14,8 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { MAX_RECIPIENTS } from '../messages/limits.ts';
-import { asBadUserInput, GatewayError } from './errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { asBadUserInput, toGraphQLError } from './errors.ts';
 import { DEFAULT_PAGE, MAX_PAGE } from './pages.ts';
 
 /**
@@ -63,10 +64,12 @@ export function useComplexityLimit(): Plugin {
     const subscription = operation?.operation === 'subscription';
     const max = subscription ? MAX_VALUES_PER_UPDATE : MAX_VALUES_PER_OPERATION;
     const refusal = (complexity: number) =>
-      new GatewayError(
-        'BAD_USER_INPUT',
-        `This operation could return about ${complexity.toLocaleString('en')} values, more than ${max.toLocaleString('en')} ${subscription ? 'per update' : 'in one answer'}: ask for fewer (a smaller first:, fewer nested lists), or read a message's deliveries a page at a time with deliveryReports(filter: {messageId}).`,
-        { queryComplexity: { max, actual: complexity } },
+      toGraphQLError(
+        new GatewayError(
+          'BAD_USER_INPUT',
+          `This operation could return about ${complexity.toLocaleString('en')} values, more than ${max.toLocaleString('en')} ${subscription ? 'per update' : 'in one answer'}: ask for fewer (a smaller first:, fewer nested lists), or read a message's deliveries a page at a time with deliveryReports(filter: {messageId}).`,
+          { queryComplexity: { max, actual: complexity } },
+        ),
       );
     const known = fixedCosts.get(args.document)?.get(args.operationName ?? '');
     if (known !== undefined) return known > max ? [refusal(known)] : [];

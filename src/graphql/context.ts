@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { sqlOf } from '../db/client.ts';
-import type { Caller } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import type { RateClass } from '../accounts/rate-limits.ts';
 import { loadAttempts } from '../deliveries/event-log.ts';
 import { MESSAGE_SNAPSHOT_COLUMNS, reviveMessage, type AttemptSnapshot, type MessageSnapshot } from '../deliveries/records.ts';

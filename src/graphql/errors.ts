@@ -1,42 +1,7 @@
 import { GraphQLError } from 'graphql';
+import { GatewayError, isErrorCode, type ErrorCode } from '../shared/errors.ts';
 
-/** Every code a client may see in `extensions.code` (see CONTRACT.md). */
-export const ERROR_CODES = [
-  'AUTHENTICATION_REQUIRED',
-  'INVALID_API_KEY',
-  'INSUFFICIENT_PERMISSIONS',
-  'MISSING_MESSAGE',
-  'MISSING_RECIPIENTS',
-  'INVALID_PHONE_FORMAT',
-  'NO_VALID_RECIPIENTS',
-  'MESSAGE_TOO_LONG',
-  'INVALID_SENDER_ID',
-  'INVALID_SCHEDULE_TIME',
-  'INSUFFICIENT_BALANCE',
-  'DUPLICATE_REFERENCE',
-  'MESSAGE_NOT_FOUND',
-  'PROVIDER_NOT_FOUND',
-  'NO_ROUTE',
-  'RATE_LIMITED',
-  'SMS_SEND_FAILED',
-  'INVALID_WEBHOOK_URL',
-  'MESSAGE_NOT_CANCELLABLE',
-  'BAD_USER_INPUT',
-  'INTERNAL_ERROR',
-  // Added here: a cursor from before the event log's retention window.
-  'CURSOR_EXPIRED',
-  // Accounts, keys and sub-accounts (CONTRACT.md, third round).
-  'TOKEN_EXPIRED',
-  'ORIGIN_NOT_ALLOWED',
-  'ACCOUNT_NOT_FOUND',
-  'ACCOUNT_SUSPENDED',
-  'INVALID_AMOUNT',
-  // Added here: revokeApiKey with an id that is none of the caller's keys.
-  'API_KEY_NOT_FOUND',
-] as const;
-
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
+/** Codes whose HTTP answer is not 200; read by graphql-yoga from `extensions.http`. */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   AUTHENTICATION_REQUIRED: 401,
   INVALID_API_KEY: 401,
@@ -44,19 +9,28 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   ORIGIN_NOT_ALLOWED: 403,
 };
 
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+/**
+ * The GraphQL form of a gateway error: the code and details in `extensions`, the HTTP status
+ * where the code has one. `located` is the error graphql-js made of it during execution, whose
+ * path and locations are kept.
+ */
+export function toGraphQLError(error: GatewayError, located?: GraphQLError): GraphQLError {
+  const status = HTTP_STATUS[error.code];
+  return new GraphQLError(error.message, {
+    nodes: located?.nodes,
+    source: located?.source,
+    positions: located?.positions,
+    path: located?.path,
+    originalError: error,
+    extensions: { code: error.code, ...(status ? { http: { status } } : {}), ...error.details },
+  });
 }
 
-/** An error a client is meant to read: its message and extensions pass error masking. */
-export class GatewayError extends GraphQLError {
-  readonly code: ErrorCode;
-
-  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
-    const status = HTTP_STATUS[code];
-    super(message, { extensions: { code, ...(status ? { http: { status } } : {}), ...extensions } });
-    this.code = code;
-  }
+/** The gateway error behind `error`, thrown as is or wrapped by graphql-js. */
+export function gatewayErrorOf(error: unknown): GatewayError | undefined {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof GraphQLError && error.originalError) return gatewayErrorOf(error.originalError);
+  return undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
 import { processRegularResult } from 'graphql-yoga';
 import { asBadUserInput } from './errors.ts';
-import type { GraphQLServer } from './yoga.ts';
+import { errorMask, type GraphQLServer } from './yoga.ts';
 
 /** The largest body taken here; anything bigger goes the general way (which refuses it). */
 const MAX_BODY = 1024 * 1024;
@@ -31,13 +31,14 @@ const CAPTURE = { Response: CapturedResponse } as unknown as Parameters<typeof p
  */
 export function createGraphQLHttpHandler(yoga: GraphQLServer, logger: Logger): (req: IncomingMessage, res: ServerResponse) => boolean {
   const path = yoga.graphqlEndpoint;
+  const mask = errorMask(logger);
   return (req, res) => {
     if (req.method !== 'POST' || req.url !== path || !isPlainJsonRequest(req)) return false;
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      answer(yoga, req, res, body).catch((error: unknown) => {
+      answer(yoga, mask, req, res, body).catch((error: unknown) => {
         logger.error({ err: error }, 'request failed');
         if (res.headersSent) return void res.destroy();
         res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
@@ -59,7 +60,13 @@ function isPlainJsonRequest(req: IncomingMessage): boolean {
   return accept === undefined || accept === '*/*' || accept === 'application/json';
 }
 
-async function answer(yoga: GraphQLServer, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+async function answer(
+  yoga: GraphQLServer,
+  mask: (error: unknown) => GraphQLError,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+): Promise<void> {
   const params = paramsOf(body);
   if (!params) return generally(yoga, req, res, body);
   const { parse, validate, contextFactory, execute, schema } = yoga.getEnveloped({ request: { headers: new NodeHeaders(req) }, params });
@@ -76,8 +83,8 @@ async function answer(yoga: GraphQLServer, req: IncomingMessage, res: ServerResp
       result = (await execute({ schema, document, contextValue, variableValues: params.variables, operationName: params.operationName })) as ExecutionResult;
     }
   } catch (error) {
-    if (!(error instanceof GraphQLError)) throw error;
-    result = { errors: [error] };
+    // What yoga does with an error thrown before execution (a refused key, an armor limit).
+    result = { errors: [mask(error)] };
   }
   // As yoga answers them: the libraries' own codes (a document without the operation named, a
   // limit of graphql-armor) are the contract's BAD_USER_INPUT, ours pass as they are.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GatewayError } from './errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 
 export const MAX_PAGE = 100;
 export const DEFAULT_PAGE = 20;

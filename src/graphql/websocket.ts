@@ -4,12 +4,14 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { authenticate, type Caller } from '../accounts/auth.ts';
+import { authenticate } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import { keyCacheOf } from '../accounts/key-cache.ts';
 import { originAllowed } from '../accounts/origins.ts';
 import type { Services } from '../services.ts';
 import { GraphQLError } from 'graphql';
-import { asBadUserInput, GatewayError } from './errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { asBadUserInput, toGraphQLError } from './errors.ts';
 import type { SerialisedResult, SubscriptionSink } from './context.ts';
 import type { GraphQLServer } from './yoga.ts';
 
@@ -177,9 +179,11 @@ export function attachWebSocket(httpServer: Server, yoga: GraphQLServer, service
       onSubscribe: async (ctx, id, params) => {
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
           return [
-            new GatewayError('RATE_LIMITED', `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`, {
-              retryAfterSeconds: 0,
-            }),
+            toGraphQLError(
+              new GatewayError('RATE_LIMITED', `At most ${limits.maxSubscriptionsPerConnection} subscriptions per connection.`, {
+                retryAfterSeconds: 0,
+              }),
+            ),
           ];
         }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

@@ -2,11 +2,13 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { authenticate, type Caller } from '../accounts/auth.ts';
+import { authenticate } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import { createOriginGuard } from '../accounts/origins.ts';
 import type { Services } from '../services.ts';
 import { createContext, type GraphQLContext } from './context.ts';
-import { asBadUserInput, GatewayError } from './errors.ts';
+import { GatewayError } from '../shared/errors.ts';
+import { asBadUserInput, gatewayErrorOf, toGraphQLError } from './errors.ts';
 import { useComplexityLimit } from './complexity.ts';
 import { useContractCodesForMalformedRequests, useOperationMetrics } from './plugins.ts';
 import { useSharedSubscriptionExecution } from './shared-subscriptions.ts';
@@ -85,19 +87,26 @@ export function createGraphQLServer(services: Services): GraphQLServer {
       origins.admit(initial.request, caller);
       return createContext(services, caller);
     },
-    maskedErrors: {
-      maskError(error: unknown): Error {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof GatewayError) return error as GraphQLError;
-        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
-          return asBadUserInput(error);
-        }
-        logger.error({ err: original ?? error, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
-        return new GraphQLError('Internal server error.', {
-          path: error instanceof GraphQLError ? error.path : undefined,
-          extensions: { code: 'INTERNAL_ERROR' },
-        });
-      },
-    },
+    maskedErrors: { maskError: errorMask(logger) },
   });
+}
+
+/**
+ * What a client may see of an error: a gateway error with its code and details, a malformed
+ * request as BAD_USER_INPUT, anything else as INTERNAL_ERROR (its details only in the log).
+ */
+export function errorMask(logger: Services['logger']): (error: unknown) => GraphQLError {
+  return (error) => {
+    const gatewayError = gatewayErrorOf(error);
+    if (gatewayError) return toGraphQLError(gatewayError, error instanceof GraphQLError ? error : undefined);
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
+      return asBadUserInput(error);
+    }
+    logger.error({ err: original ?? error, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+    return new GraphQLError('Internal server error.', {
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: 'INTERNAL_ERROR' },
+    });
+  };
 }

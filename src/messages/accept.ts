@@ -1,11 +1,11 @@
 import { newId } from '../shared/ids.ts';
-import type { Caller } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import { sqlOf, type Db } from '../db/client.ts';
 import type { DeliveryStatus } from '../db/sql.ts';
 import { publishUpdates, type Publisher } from '../deliveries/publish.ts';
 import { copyDelivery, type DeliveryUpdate, type DeliveryWithRelations, type MessageSnapshot } from '../deliveries/records.ts';
 import type { Job, WorkItem } from '../dispatch/jobs.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { isoFormatter } from '../shared/iso-dates.ts';

@@ -1,14 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { groupBy } from '../shared/group-by.ts';
-import type { Caller } from '../accounts/auth.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import type { Caller } from '../accounts/caller.ts';
+import { GatewayError } from '../shared/errors.ts';
 import type { Services } from '../services.ts';
 import { acceptSend } from './accept.ts';
 import { MAX_RECIPIENTS } from './limits.ts';
 import { sendSmsInputSchema } from './send-input.ts';
 import { planSend } from './send-plan.ts';
-import { validationError } from '../graphql/validation-errors.ts';
+import { validationError } from '../shared/validation-errors.ts';
 
 const PHONE_COLUMNS = ['phone', 'to', 'recipient', 'msisdn', 'number'];
 

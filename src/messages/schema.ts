@@ -2,7 +2,7 @@ import { builder } from '../graphql/builder.ts';
 import { limit } from '../graphql/context.ts';
 import { messageDeliveriesComplexity } from '../graphql/complexity.ts';
 import { SmsEncodingEnum, MessageStatusEnum } from '../graphql/enums.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
 import { findByReference, type AcceptedMessage } from './accept.ts';
 import { cancelScheduled } from './cancel.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { coded, hasVisibleText, storableText } from '../graphql/validation.ts';
+import { coded, hasVisibleText, storableText } from '../shared/validation.ts';
 import { MAX_RECIPIENTS } from './limits.ts';
 
 const MAX_TEXT_LENGTH = 5_000;

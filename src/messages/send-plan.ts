@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Caller } from '../accounts/auth.ts';
+import type { Caller } from '../accounts/caller.ts';
 import type { Config } from '../config.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
 import { analyseText, MAX_SEGMENTS, type SmsEncoding } from './encoding.ts';
 import { whyNotCarried } from '../providers/capabilities.ts';

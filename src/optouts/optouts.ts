@@ -1,6 +1,6 @@
 import { sqlOf, type Db } from '../db/client.ts';
 import type { Sql } from '../db/pg.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { Decimal } from '../messages/money.ts';
 import { normaliseNumber } from '../messages/recipients.ts';
 import type { SendPlan } from '../messages/send-plan.ts';

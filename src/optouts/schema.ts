@@ -1,6 +1,6 @@
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { addOptOuts, readNumbers, removeOptOuts, type OptOutRow } from './optouts.ts';
 

@@ -2,7 +2,7 @@ import { decodeCursor, encodeCursor } from '../deliveries/event-log.ts';
 import { expiredCursor } from '../deliveries/retention.ts';
 import { builder } from '../graphql/builder.ts';
 import { limit, type GraphQLContext } from '../graphql/context.ts';
-import { GatewayError } from '../graphql/errors.ts';
+import { GatewayError } from '../shared/errors.ts';
 import { rowIdOf } from '../graphql/ids.ts';
 import { DEFAULT_PAGE, firstArgument, pageOf } from '../graphql/pages.ts';
 import { assertWebhookUrl } from './addresses.ts';

@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/accounts/accounts.ts';
-import type { Caller } from '../../src/accounts/auth.ts';
+import type { Caller } from '../../src/accounts/caller.ts';
 import { createDb } from '../../src/db/client.ts';
 import type { Accepted } from '../../src/messages/accept.ts';
 import { planSend, type SendSmsInput } from '../../src/messages/send-plan.ts';
+import type { GatewayError } from '../../src/shared/errors.ts';
 import { gql } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
 import { SendSms } from '../support/documents.ts';
@@ -40,7 +41,7 @@ describe('requests accepted together, in one transaction', () => {
       pending.map((p) =>
         p.then(
           (value): Settled => ({ ok: true, value }),
-          (error: { extensions?: { code?: unknown } }): Settled => ({ ok: false, code: error.extensions?.code }),
+          (error: GatewayError): Settled => ({ ok: false, code: error.code }),
         ),
       ),
     );

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,13 +9,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { identityOf, isRunning as isProcessRunning } from '../../src/db/embedded/process-identity.ts';
 import { Collector, gqlData, wsClient } from '../support/client.ts';
 import { Balance, DeliveryUpdated, MessageById, SendSms } from '../support/documents.ts';
-import { eventually, liveSubscribers, spawnGateway, type GatewayProcess } from '../support/process.ts';
+import { eventually, inProjectAt, liveSubscribers, spawnGateway, type GatewayProcess } from '../support/process.ts';
 
 const run = promisify(execFile);
+/** For a test that starts whole processes several times: minutes on a loaded machine, not seconds. */
+const STARTS_TIMEOUT_MS = 120_000;
 const running: GatewayProcess[] = [];
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(running.map((p) => p.stop('SIGKILL')));
+  // A server a failed test left running would outlive its directory.
+  for (const dir of dirs) {
+    try {
+      process.kill(postmasterPid(dir), 'SIGKILL');
+    } catch {
+      // None there, or gone.
+    }
+  }
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -37,10 +47,17 @@ async function npmStart(dataDir: string): Promise<GatewayProcess> {
 }
 
 async function cli(dataDir: string, ...args: string[]) {
+  return cliIn(undefined, dataDir, ...args);
+}
+
+/** The CLI of the project as cloned at `projectAt` (see inProjectAt), or of this checkout. */
+async function cliIn(projectAt: string | undefined, dataDir: string, ...args: string[]) {
   const env: NodeJS.ProcessEnv = { ...process.env, ...zeroConfig(dataDir) };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  const { stdout } = await run('npm', ['run', '--silent', 'cli', '--', ...args], { env });
+  const command = ['npm', 'run', '--silent', 'cli', '--', ...args];
+  const { file, args: argv } = projectAt ? inProjectAt(projectAt, command) : { file: command[0]!, args: command.slice(1) };
+  const { stdout } = await run(file, argv, { env });
   return JSON.parse(stdout) as Record<string, string>;
 }
 
@@ -111,7 +128,7 @@ describe('npm start with no configuration at all', () => {
     expect((await fetch(`${recovered.url}/ready`)).status).toBe(200);
     expect(await read(recovered)).toMatchObject({ status: 'DELIVERED', balance: { amount: '0.98' } });
     await recovered.stop('SIGINT');
-  });
+  }, STARTS_TIMEOUT_MS);
 
   it('lets the CLI start the embedded server for the length of a command when no gateway runs', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'sgw-zero-cli-'));
@@ -146,4 +163,66 @@ describe('npm start with a DATABASE_URL that does not answer', () => {
     );
     expect(`${stdout}${stderr}`).not.toMatch(/\n\s+at |ECONNREFUSED 127|s3cret-pass/);
   });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('npm start as root, with the whole project in a directory only root may enter', () => {
+  it('keeps the cluster where PostgreSQL can reach it, says where, restarts after kill -9, and lets the CLI in', async () => {
+    // As a clone in /root: the project, node_modules included, and DATA_DIR under a 0700 directory.
+    const privateDir = await mkdtemp(path.join(tmpdir(), 'sgw-private-'));
+    dirs.push(privateDir);
+    expect((await stat(privateDir)).mode & 0o777).toBe(0o700);
+    const project = path.join(privateDir, 'sms-gateway');
+    await mkdir(project);
+    const dataDir = path.join(privateDir, 'data');
+    const start = async () => {
+      const gateway = await spawnGateway(zeroConfig(dataDir), { npm: true, projectAt: project });
+      running.push(gateway);
+      return gateway;
+    };
+
+    const first = await start();
+    const said = first.logs.map((line) => JSON.parse(line.startsWith('{') ? line : '{}') as { msg?: string; postgresData?: string });
+    const where = said.find((line) => line.msg?.includes('its data kept in'));
+    const home = where!.postgresData!;
+    dirs.push(home);
+    expect(home).toMatch(/^\/var\/lib\/sms-gateway\/[\w.-]+$/);
+    expect(where!.msg).toContain(`its data kept in ${home}, because the user "postgres" that PostgreSQL runs as (it refuses root) cannot reach ${dataDir}`);
+
+    const { apiKey } = await cliIn(project, dataDir, 'accounts', 'create', '--name', 'Root user', '--credit', '1');
+    const graphql = `${first.url}/graphql`;
+    const sent = await gqlData(graphql, apiKey!, SendSms, { input: { message: 'Karibu', recipients: ['+255712345672'] } });
+    const messageId = sent.sendSms.message.id;
+    const statusOn = async (gateway: GatewayProcess) =>
+      (await gqlData(`${gateway.url}/graphql`, apiKey!, MessageById, { id: messageId })).message?.status;
+    await eventually(async () => (await statusOn(first)) === 'DELIVERED', 'the message to be delivered');
+
+    // kill -9: the next start stops the server left running and finds the data.
+    const orphan = postmasterPid(home);
+    process.kill(ownerOf(dataDir).pid, 'SIGKILL');
+    await first.exited;
+    const restarted = await start();
+    const log = restarted.logs.join('\n');
+    expect(log).toContain('stopping the embedded PostgreSQL left running');
+    expect(log).not.toContain('copied the PostgreSQL binaries');
+    expect(isRunning(orphan)).toBe(false);
+    expect(await statusOn(restarted)).toBe('DELIVERED');
+    expect((await gqlData(`${restarted.url}/graphql`, apiKey!, Balance)).balance.amount).toBe('0.98');
+    await restarted.stop('SIGTERM');
+    expect(existsSync(path.join(home, 'postgres', 'postmaster.pid'))).toBe(false);
+
+    // A server that cannot start is one line and a non-zero exit.
+    await appendFile(path.join(home, 'postgres', 'postgresql.auto.conf'), "max_connections = 'many'\n");
+    const { file, args } = inProjectAt(project, [process.execPath, '--import', 'tsx', 'src/main.ts']);
+    const env = { ...process.env, ...zeroConfig(dataDir), PORT: '0' };
+    delete env.DATABASE_URL;
+    delete env.REDIS_URL;
+    const failed = await run(file, args, { env }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^error: the embedded PostgreSQL in ${home}/postgres did not start: .*max_connections.* \\(its log: ${home}/postgres.log\\)$`)),
+    ]);
+  }, STARTS_TIMEOUT_MS);
 });

@@ -8,16 +8,22 @@ import { startGateway, type TestGateway } from '../support/gateway.ts';
 import { eventually } from '../support/process.ts';
 
 // Acceptance 4 of issue 12: two NextSMS deliveries to one number each get their own report, even
-// from a NextSMS whose logs do not filter by reference (they never show it).
+// from a NextSMS whose logs do not filter by reference (they never show it). Issue 19: whether
+// NextSMS writes its dates (which carry no zone) in Tanzanian time or in UTC.
 
-describe('NextSMS reports of one number sent to twice', () => {
+describe.each(['tanzania', 'utc'] as const)('NextSMS reports of one number sent to twice, dates written in %s time', (datesIn) => {
   let sim: SimulatorServer;
   let gateway: TestGateway;
   let fate: SimulatedOutcome = 'DELIVERED';
 
   beforeAll(async () => {
     // Reports come 2 s after submission, so the second send is at least 2 s after the first.
-    sim = createNextsmsSimulator(nextsms.simulatorConfig, { reportDelayMs: 2000, referenceFilter: false, outcomeFor: () => fate });
+    sim = createNextsmsSimulator(nextsms.simulatorConfig, {
+      reportDelayMs: 2000,
+      referenceFilter: false,
+      datesIn,
+      outcomeFor: (_recipient, text) => (text?.startsWith('Fail') ? 'FAILED' : fate),
+    });
     await sim.start();
     gateway = await startGateway({
       ...nextsms.environment(nextsms.simulatorConfig, sim.url),
@@ -58,5 +64,26 @@ describe('NextSMS reports of one number sent to twice', () => {
     }, 'the second to fail', 30_000);
     expect(failed.errorCode).toBe('NEXTSMS_UNDELIVERABLE');
     expect((await deliveryOf(apiKey, first.sendSms.message.id)).status).toBe('DELIVERED');
+  });
+
+  it('gives two deliveries to one number in one submission a report each', async () => {
+    fate = 'DELIVERED';
+    const { apiKey } = await gateway.account();
+    const number = '+255712345682';
+    // Due at the same moment, so the dispatcher submits them together, under one reference.
+    const scheduleTime = new Date(Date.now() + 1500).toISOString();
+    const send = (message: string) => gqlData(gateway.graphqlUrl, apiKey, SendSms, { input: { message, recipients: [number], scheduleTime } });
+    const delivered = await send('Deliver this one');
+    const failing = await send('Fail this one');
+    const finalStatus = (messageId: string) =>
+      eventually(async () => {
+        const { status } = await deliveryOf(apiKey, messageId);
+        return !['SCHEDULED', 'QUEUED', 'SENT'].includes(status) && status;
+      }, `the final status of ${messageId}`, 30_000);
+    expect(await finalStatus(delivered.sendSms.message.id)).toBe('DELIVERED');
+    expect(await finalStatus(failing.sendSms.message.id)).toBe('FAILED');
+    const submissions = sim.requests().filter((r) => r.method === 'POST' && JSON.stringify(r.body).includes(number.slice(1)));
+    expect(submissions).toHaveLength(1);
+    expect(submissions[0]!.body).toMatchObject({ messages: [{ to: number.slice(1) }, { to: number.slice(1) }] });
   });
 });

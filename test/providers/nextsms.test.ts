@@ -316,7 +316,7 @@ describe('nextsms adapter with answers the simulator does not give', () => {
     expect(failure(refused[0])).toEqual({ status: 'FAILED', errorCode: 'NEXTSMS_BAD_REQUEST', permanent: true });
   });
 
-  it('takes the log row of the number sent closest to the submission, never one of another reference or out of its time', async () => {
+  it('takes the log row of the number sent closest to the submission, never one of another reference, and a number\'s only row whatever its date', async () => {
     const status = (id: number, name: string) => ({ groupId: 0, groupName: '', id, name, description: '' });
     const sentAt = new Date('2026-01-01T07:00:30Z');
     answer = {
@@ -327,7 +327,7 @@ describe('nextsms adapter with answers the simulator does not give', () => {
           { messageId: '1', sentAt: '2026-01-01 10:01:30', doneAt: '2026-01-01 10:02:00', to: '255712345671', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
           { messageId: '2', sentAt: '2026-01-01 10:00:29', doneAt: '2026-01-01 10:01:00', to: '255712345671', smsCount: 1, status: status(76, 'UNDELIVERABLE'), error: null },
           { messageId: '3', sentAt: '2026-01-01 10:00:30', doneAt: '2026-01-01 10:02:00', to: '255712345672', reference: 'other', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
-          // The same number a day earlier: not ours either.
+          // The only row of its number, asked for by our reference: ours, a day off or not.
           { messageId: '4', sentAt: '2025-12-31 10:00:30', doneAt: '2025-12-31 10:02:00', to: '255712345673', smsCount: 1, status: status(5, 'DELIVERED_TO_HANDSET'), error: null },
         ],
       },
@@ -337,7 +337,10 @@ describe('nextsms adapter with answers the simulator does not give', () => {
       { deliveryId: 'd2', providerMessageId: 'ref', recipient: '+255712345672', sentAt },
       { deliveryId: 'd3', providerMessageId: 'ref', recipient: '+255712345673', sentAt },
     ]);
-    expect(reports).toEqual([expect.objectContaining({ deliveryId: 'd1', status: 'FAILED', errorCode: 'NEXTSMS_UNDELIVERABLE', at: new Date('2026-01-01T07:01:00Z') })]);
+    expect(reports).toEqual([
+      expect.objectContaining({ deliveryId: 'd1', status: 'FAILED', errorCode: 'NEXTSMS_UNDELIVERABLE', at: new Date('2026-01-01T07:01:00Z') }),
+      expect.objectContaining({ deliveryId: 'd3', status: 'DELIVERED' }),
+    ]);
   });
 
   it('throws when the logs cannot be read', async () => {

@@ -15,12 +15,23 @@ export type GatewayProcess = {
 };
 
 /**
- * Runs the gateway and resolves once it listens: by default `src/main.ts` as `npm start` runs
- * it (one node process, so signals reach it); with `npm: true`, the real `npm start`.
+ * A command run as if this project were cloned at `projectDir`: the checkout is bind-mounted
+ * there in a mount namespace of the command's own, which goes with it (root only).
  */
-export function spawnGateway(env: Record<string, string | undefined>, options: { npm?: boolean } = {}): Promise<GatewayProcess> {
+export function inProjectAt(projectDir: string, command: readonly string[]): { file: string; args: string[] } {
+  const script = 'mount --bind "$1" "$2" && cd "$2" && shift 2 && exec "$@"';
+  return { file: 'unshare', args: ['--mount', 'sh', '-c', script, 'sh', ROOT, projectDir, ...command] };
+}
+
+/**
+ * Runs the gateway and resolves once it listens: by default `src/main.ts` as `npm start` runs
+ * it (one node process, so signals reach it); with `npm: true`, the real `npm start`, in a
+ * clone at `projectAt` when given (see inProjectAt).
+ */
+export function spawnGateway(env: Record<string, string | undefined>, options: { npm?: boolean; projectAt?: string } = {}): Promise<GatewayProcess> {
+  const npmStart = options.projectAt ? inProjectAt(options.projectAt, ['npm', 'start']) : { file: 'npm', args: ['start'] };
   const child = options.npm
-    ? spawn('npm', ['start'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    ? spawn(npmStart.file, npmStart.args, { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     : spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: gatewayEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const exitCode = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -80,5 +91,12 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
 export async function liveSubscribers(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const match = /^sms_gateway_live_subscribers (\d+)/m.exec(text);
+  return Number(match?.[1] ?? 0);
+}
+
+/** How many delivery updates of `provider` to `status` a gateway process recorded itself (its /metrics). */
+export async function updatesRecordedBy(url: string, provider: string, status: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const match = new RegExp(`^sms_gateway_delivery_updates_total\\{provider="${provider}",status="${status}"\\} (\\d+)`, 'm').exec(text);
   return Number(match?.[1] ?? 0);
 }

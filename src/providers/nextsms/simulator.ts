@@ -26,19 +26,20 @@
  *   under that reference gets its first answer again and is neither sent nor charged twice
  *   (65 REJECTED_DUPLICATE_MESSAGE_ID is never used for it). Recipients new to the reference,
  *   or rejected the first time, are handled as new.
- * - Dates are Tanzanian time (UTC+3), "YYYY-MM-DD HH:mm:ss"; doneAt is the time of the last
+ * - Dates are Tanzanian time (UTC+3; UTC with `datesIn`), "YYYY-MM-DD HH:mm:ss"; doneAt is the time of the last
  *   change. Logs are newest first, `limit` 500 by default and at most; reports `size` likewise.
  *   Both accept `reference` (documented as a filter; results do not show it). The deprecated
  *   report dates apply only as a pair (003 says both are required); `sentFrom`, used in 004's
  *   example URL, is read as `sentSince`.
- * - Scheduled sends (date + time, Tanzanian time) answer 26 PENDING_ACCEPTED and are sent at that
+ * - Scheduled sends (date + time, in the zone of its dates) answer 26 PENDING_ACCEPTED and are sent at that
  *   time; `repeat` is checked but only the first sending is simulated.
  * - Test mode answers like the real endpoints but stores, sends and charges nothing.
  * - Send via link takes the credentials from its query; its answer is that of text/single.
  * - Sub-customers start with no SMS; recharge moves SMS from the account to them, deduct back.
  */
 import { SimulatorServer, type SimRequest, type SimResponse, type SimulatedOutcome, type SimulatorOptions } from '../simulator/server.ts';
-import { NEXTSMS_PATHS, nextsmsNumber, type NextsmsConfig } from './adapter.ts';
+import { NEXTSMS_PATHS, type NextsmsConfig } from './adapter.ts';
+import { nextsmsNumber } from './numbers.ts';
 import { nextsmsStatusObject, type NextsmsStatusObject } from './status-map.ts';
 
 export type NextsmsSimulatorOptions = SimulatorOptions & {
@@ -51,6 +52,11 @@ export type NextsmsSimulatorOptions = SimulatorOptions & {
    * own, and no example uses it, so a NextSMS that does not filter by it is a case to handle.
    */
   referenceFilter?: boolean;
+  /**
+   * The zone its dates are written in, without saying so, as the documents' examples are
+   * ("2020-02-05 12:28:51"): Tanzanian time (the default) or UTC. Scheduled times are read in it too.
+   */
+  datesIn?: 'tanzania' | 'utc';
 };
 
 type ErrorObject = { groupId: number; groupName: string; id: number; name: string; description: string; permanent: boolean };
@@ -93,7 +99,7 @@ const FINAL_STATUS: Record<Exclude<SimulatedOutcome, 'REJECTED'>, number> = {
 };
 const NO_ERROR: ErrorObject = { groupId: 0, groupName: 'OK', id: 0, name: 'NO_ERROR', description: 'No Error', permanent: false };
 const PENDING_IDS = new Set<number>([STATUS.enroute, STATUS.scheduled]);
-const TANZANIA_OFFSET_MS = 3 * 3600_000;
+const ZONE_OFFSET_MS = { tanzania: 3 * 3600_000, utc: 0 } as const;
 const PAGE_MAX = 500;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const REPEATS = ['hourly', 'daily', 'weekly', 'monthly'];
@@ -104,6 +110,8 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
   const sim = new SimulatorServer('nextsms', options);
   const expectedAuthorization = `Basic ${Buffer.from(`${config.username}:${config.password}`, 'utf8').toString('base64')}`;
   const perMinute = options.requestsPerMinute ?? 50_000;
+  const zoneOffsetMs = ZONE_OFFSET_MS[options.datesIn ?? 'tanzania'];
+  const upstreamTime = (at: Date) => new Date(at.getTime() + zoneOffsetMs).toISOString().slice(0, 19).replace('T', ' ');
   const sent: Sent[] = [];
   /** Accepted answers by reference, then number, in the order they were given. */
   const accepted = new Map<string, Map<string, SendAnswer[]>>();
@@ -184,7 +192,7 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
     if (digits.length < 8 || digits.length > 15 || (digits.startsWith('255') && digits.length !== 12)) return STATUS.invalidDestination;
     if (typeof line.from !== 'string' || line.from.trim() === '') return STATUS.source;
     if (smsCount > 25 || Buffer.byteLength(line.text, 'utf8') > 4000) return STATUS.tooLong;
-    if (sim.outcomeFor(`+${digits}`) === 'REJECTED') return STATUS.dnd;
+    if (sim.outcomeFor(`+${digits}`, line.text) === 'REJECTED') return STATUS.dnd;
     if (live && balance < smsCount) return STATUS.notEnoughCredits;
     return undefined;
   }
@@ -192,7 +200,7 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
   function record(submission: Submission, line: Line, to: string, answer: SendAnswer): void {
     const digits = nextsmsNumber(to);
     balance -= answer.smsCount;
-    const now = tanzanianTime(new Date());
+    const now = upstreamTime(new Date());
     const entry: Sent = {
       messageId: String(nextMessageId++),
       reference: submission.reference,
@@ -200,7 +208,7 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
       to: digits,
       text: line.text,
       smsCount: answer.smsCount,
-      sentAt: submission.scheduledAt ? tanzanianTime(submission.scheduledAt) : now,
+      sentAt: submission.scheduledAt ? upstreamTime(submission.scheduledAt) : now,
       doneAt: now,
       status: answer.status,
       error: null,
@@ -215,7 +223,7 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
     const wait = submission.scheduledAt ? Math.max(0, submission.scheduledAt.getTime() - Date.now()) : 0;
     if (wait > 0) after(wait, () => change(entry, STATUS.enroute, null));
     after(wait + sim.reportDelayMs, () => {
-      const outcome = sim.outcomeFor(`+${digits}`);
+      const outcome = sim.outcomeFor(`+${digits}`, line.text);
       const id = outcome === 'REJECTED' ? STATUS.dnd : FINAL_STATUS[outcome];
       change(entry, id, outcome === 'DELIVERED' ? NO_ERROR : null);
     });
@@ -230,13 +238,13 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
   function change(entry: Sent, statusId: number, error: ErrorObject | null): void {
     entry.status = nextsmsStatusObject(statusId);
     entry.error = error;
-    entry.doneAt = tanzanianTime(new Date());
+    entry.doneAt = upstreamTime(new Date());
   }
 
   function sendRoute(kind: 'single' | 'multi', live: boolean) {
     return (request: SimRequest): SimResponse => {
       const body = request.body as Record<string, unknown>;
-      const submission = kind === 'single' ? singleSubmission(body, live) : multiSubmission(body, live);
+      const submission = kind === 'single' ? singleSubmission(body, live, zoneOffsetMs) : multiSubmission(body, live);
       return 'status' in submission ? submission : submit(submission);
     };
   }
@@ -375,9 +383,9 @@ export function createNextsmsSimulator(config: Pick<NextsmsConfig, 'username' | 
   return sim;
 }
 
-function singleSubmission(body: Record<string, unknown>, live: boolean): Submission | SimResponse {
+function singleSubmission(body: Record<string, unknown>, live: boolean, zoneOffsetMs: number): Submission | SimResponse {
   if (typeof body.text !== 'string' || body.text === '') return envelopeError(422, 'The text field is required.');
-  const scheduledAt = scheduleOf(body);
+  const scheduledAt = scheduleOf(body, zoneOffsetMs);
   if (scheduledAt && 'status' in scheduledAt) return scheduledAt;
   return { lines: [{ from: body.from, to: body.to, text: body.text }], reference: referenceOf(body), scheduledAt, live };
 }
@@ -396,13 +404,13 @@ function multiSubmission(body: Record<string, unknown>, live: boolean): Submissi
   return { lines, reference: referenceOf(body), scheduledAt: undefined, live };
 }
 
-/** The scheduled time of a single send (003: `date` Y-m-d and `time` H:i, here Tanzanian time). */
-function scheduleOf(body: Record<string, unknown>): Date | SimResponse | undefined {
+/** The scheduled time of a single send (003: `date` Y-m-d and `time` H:i, in the zone of its dates). */
+function scheduleOf(body: Record<string, unknown>, zoneOffsetMs: number): Date | SimResponse | undefined {
   if (body.date === undefined && body.time === undefined) return undefined;
   if (typeof body.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return envelopeError(422, 'The date does not match the format Y-m-d.');
   if (typeof body.time !== 'string' || !/^\d{2}:\d{2}$/.test(body.time)) return envelopeError(422, 'The time does not match the format H:i.');
   if (body.repeat !== undefined && !REPEATS.includes(String(body.repeat))) return envelopeError(422, 'The selected repeat is invalid.');
-  const at = new Date(`${body.date}T${body.time}:00+03:00`);
+  const at = new Date(new Date(`${body.date}T${body.time}:00Z`).getTime() - zoneOffsetMs);
   return Number.isNaN(at.getTime()) ? envelopeError(422, 'The date is not a valid date.') : at;
 }
 
@@ -452,10 +460,6 @@ function logOf(entry: Sent) {
 function reportOf(entry: Sent) {
   const { messageId, sentAt, doneAt, to, smsCount, status, error } = entry;
   return { messageId, sentAt, doneAt, to, smsCount, status, error };
-}
-
-function tanzanianTime(at: Date): string {
-  return new Date(at.getTime() + TANZANIA_OFFSET_MS).toISOString().slice(0, 19).replace('T', ' ');
 }
 
 /** "0738234339" as the documented answer shows it, "+255738234339". */

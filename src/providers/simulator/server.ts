@@ -47,8 +47,8 @@ export type SimulatorOptions = {
   host?: string;
   /** Delay between accepting a message and its final status (report or status change). */
   reportDelayMs?: number;
-  /** The fate of each recipient; by default decided by the last digit (see lastDigitOutcome). */
-  outcomeFor?: (recipient: string) => SimulatedOutcome;
+  /** The fate of each recipient (and text, where a simulator tells); by default decided by the last digit (see lastDigitOutcome). */
+  outcomeFor?: (recipient: string, text?: string) => SimulatedOutcome;
 };
 
 /**
@@ -91,7 +91,7 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
   readonly settings: Record<string, unknown> = {};
   readonly callbacks: SentCallback[] = [];
   readonly reportDelayMs: number;
-  readonly outcomeFor: (recipient: string) => SimulatedOutcome;
+  readonly outcomeFor: (recipient: string, text?: string) => SimulatedOutcome;
   private readonly routes: Route[] = [];
   private readonly settingListeners: Array<(settings: Record<string, unknown>) => void> = [];
   private faults: FaultRule[] = [];
