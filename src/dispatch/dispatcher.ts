@@ -15,7 +15,7 @@ import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutc
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
-import { claimWork, extendClaims, JobChanges, releaseClaims, type Job, type WorkItem } from './jobs.ts';
+import { claimWork, extendClaims, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
 import { QueueVacuum } from './queue-vacuum.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
@@ -63,7 +63,9 @@ export class Dispatcher {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private pendingWake = false;
-  private handedOver: WorkItem[] = [];
+  /** Work handed over, a job's deliveries together, in the order handed over. */
+  private handedOver: WorkItem[][] = [];
+  private handedOverCount = 0;
   private readonly pollTimers = new Set<NodeJS.Timeout>();
   private readonly vacuum: QueueVacuum;
 
@@ -88,7 +90,7 @@ export class Dispatcher {
 
   /** Whether acceptance may write new work as held by this dispatcher and hand it over (see handOver). */
   get takesHandOver(): boolean {
-    return this.running && this.handedOver.length < MAX_HANDED_OVER;
+    return this.running && this.handedOverCount < MAX_HANDED_OVER;
   }
 
   get leaseMs(): number {
@@ -97,8 +99,19 @@ export class Dispatcher {
 
   /** Work whose jobs were written as held by this dispatcher, handed over as committed. */
   handOver(items: WorkItem[]): void {
-    for (const item of items) this.handedOver.push(item);
+    for (const job of groupBy(items, (item) => item.job.id).values()) this.handedOver.push(job);
+    this.handedOverCount += items.length;
     this.wake();
+  }
+
+  /** Whole jobs handed over, about `max` deliveries' worth (at least one job). */
+  private takeHandedOver(max: number): WorkItem[] {
+    const taken: WorkItem[] = [];
+    while (this.handedOver.length > 0 && (taken.length === 0 || taken.length + this.handedOver[0]!.length <= max)) {
+      taken.push(...this.handedOver.shift()!);
+    }
+    this.handedOverCount -= taken.length;
+    return taken;
   }
 
   /** Finishes the rounds under way, then gives back any claim still held, so other workers take them at once. */
@@ -111,6 +124,7 @@ export class Dispatcher {
     for (const timer of this.pollTimers) clearTimeout(timer);
     this.pollTimers.clear();
     this.handedOver = [];
+    this.handedOverCount = 0;
     await releaseClaims(this.deps.db, this.worker).catch((error: unknown) => {
       this.deps.logger.warn({ err: error }, 'could not release dispatch claims; they lapse with their lease');
     });
@@ -127,7 +141,7 @@ export class Dispatcher {
         await Promise.race(rounds);
         continue;
       }
-      const items = this.handedOver.splice(0, batchSize);
+      const items = this.takeHandedOver(batchSize);
       let queueFull = false;
       // The queue is read whenever nothing was handed over, and at least every poll interval
       // while work keeps being handed over, so that nothing waiting there is held back by it.
@@ -246,6 +260,7 @@ export class Dispatcher {
       return;
     }
     let items = await this.skipOutOfCredit(provider, claimed);
+    items = await this.afterLapse(provider, items);
     if (items.some((item) => item.job.unconfirmedSince)) items = await this.reconcile(provider, items);
     // A slow provider can outlast a claim: submit only what this worker still holds, for long
     // enough to submit it and record the outcome, never what another worker has taken over.
@@ -258,6 +273,9 @@ export class Dispatcher {
       text: item.text,
       ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
     }));
+    if (!provider.capabilities.recognisesRetries && !provider.findSubmitted) {
+      await markSubmitting(this.deps.db, this.worker, [...new Set(held.map((item) => item.job.id))]);
+    }
     let outcomes: SubmitOutcome[];
     try {
       outcomes = await provider.send({ reference, senderId, items: outbound, callbackUrl: this.options.callbackUrlFor?.(provider.name) });
@@ -282,6 +300,25 @@ export class Dispatcher {
     const reason = `${provider.name} said our account there has no credit left; skipped until its balance is read above the threshold`;
     await this.settleFailures(skipped, provider.name, skipped.map((item) => failure(item.id, 'PROVIDER_OUT_OF_CREDIT', reason, true)));
     return items.filter((item) => !skipped.includes(item));
+  }
+
+  /**
+   * Work taken over from a worker that died holding it may have been submitted. A provider that
+   * can be asked is asked first (see reconcile). One that recognises a retry gets it again under
+   * the same reference. One that can do neither was told nothing unless the submission was
+   * marked as under way (markSubmitting): what was marked is not sent again, the rest is.
+   */
+  private async afterLapse(provider: SmsProvider, items: WorkItem[]): Promise<WorkItem[]> {
+    if (provider.findSubmitted) {
+      for (const { job } of items) if (job.lapsedSince && !job.unconfirmedSince) job.unconfirmedSince = job.lapsedSince;
+      return items;
+    }
+    if (provider.capabilities.recognisesRetries) return items;
+    const marked = items.filter((item) => item.job.unconfirmedSince);
+    if (marked.length === 0) return items;
+    const reason = 'the gateway stopped while this was being submitted';
+    await this.settleFailures(marked, provider.name, marked.map((item) => ({ ...failure(item.id, 'PROVIDER_UNCONFIRMED', reason, false), ambiguous: true as const })));
+    return items.filter((item) => !item.job.unconfirmedSince);
   }
 
   /**
@@ -385,7 +422,7 @@ export class Dispatcher {
     const pollAfter = this.firstPollAfter(provider);
     const kept = pollAfter <= this.options.leaseMs / 4;
     const now = Date.now();
-    const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now };
+    const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now, size: accepted.length };
     changes.create(
       accepted.map((item) => item.job),
       { id: pollJob.id, kind: 'POLL', deliveryIds: accepted.map((item) => item.id), runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept },

@@ -18,6 +18,13 @@ export type Job = {
   unconfirmedSince: Date | null;
   /** When this worker took it (its lease runs from then). */
   heldSince: number;
+  /** How many deliveries it named when it was taken. */
+  size: number;
+  /**
+   * Set when the worker that held it before stopped without handing it back (it died): since
+   * when that worker held it. What it was submitting may have reached the provider.
+   */
+  lapsedSince?: Date | null;
 };
 
 /** A delivery as the dispatcher works it: with its text, its message and whether it was tried before. */
@@ -55,7 +62,7 @@ const CLAIM = {
     ), within AS (
       SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE running - n < $4
     ), due AS (
-      SELECT id FROM dispatch_jobs
+      SELECT id, locked_by, locked_until FROM dispatch_jobs
       WHERE id = ANY(ARRAY(SELECT id FROM within)) AND (locked_until IS NULL OR locked_until < now())
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -66,15 +73,17 @@ const CLAIM = {
       RETURNING j.id, j.kind, j.delivery_ids, j.attempt, j.unconfirmed_since
     )
     SELECT c.id AS "jobId", c.kind::text AS "jobKind", c.attempt AS "jobAttempt", c.unconfirmed_since AS "jobUnconfirmedSince",
-      x.id AS "wantedId", w.*
-    FROM claimed c CROSS JOIN LATERAL unnest(c.delivery_ids) AS x(id)
+      CASE WHEN due.locked_by IS NOT NULL THEN due.locked_until - $3 * interval '1 millisecond' END AS "jobLapsedSince",
+      cardinality(c.delivery_ids) AS "jobSize", x.id AS "wantedId", w.*
+    FROM claimed c JOIN due ON due.id = c.id CROSS JOIN LATERAL unnest(c.delivery_ids) WITH ORDINALITY AS x(id, n)
     LEFT JOIN LATERAL (
       SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
         EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts",
         (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS}) y) AS message
       FROM deliveries d JOIN messages m ON m.id = d.message_id
       WHERE d.id = x.id
-    ) w ON true`,
+    ) w ON true
+    ORDER BY c.id, x.n`,
 };
 
 type ClaimRow = Partial<DispatchDelivery> & {
@@ -82,6 +91,8 @@ type ClaimRow = Partial<DispatchDelivery> & {
   jobKind: DispatchJobKind;
   jobAttempt: number;
   jobUnconfirmedSince: Date | null;
+  jobSize: number;
+  jobLapsedSince: Date | null;
   wantedId: string;
 };
 
@@ -90,9 +101,12 @@ export async function claimWork(db: Db, worker: string, maxDeliveries: number, l
   const heldSince = Date.now();
   const jobs = new Map<string, Job>();
   const claimed: Claimed = { items: [], gone: [] };
-  for (const { jobId, jobKind, jobAttempt, jobUnconfirmedSince, wantedId, ...delivery } of rows) {
+  for (const { jobId, jobKind, jobAttempt, jobUnconfirmedSince, jobSize, jobLapsedSince, wantedId, ...delivery } of rows) {
     let job = jobs.get(jobId);
-    if (!job) jobs.set(jobId, (job = { id: jobId, kind: jobKind, attempt: jobAttempt, unconfirmedSince: jobUnconfirmedSince, heldSince }));
+    if (!job) {
+      job = { id: jobId, kind: jobKind, attempt: jobAttempt, unconfirmedSince: jobUnconfirmedSince, heldSince, size: jobSize, lapsedSince: jobLapsedSince };
+      jobs.set(jobId, job);
+    }
     if (!delivery.id) {
       claimed.gone.push({ job, deliveryId: wantedId });
       continue;
@@ -177,6 +191,20 @@ export class JobChanges {
     }));
     return [JSON.stringify(changes), JSON.stringify(created)];
   }
+}
+
+const MARK_SUBMITTING = {
+  name: 'jobs-mark-submitting',
+  text: `UPDATE dispatch_jobs SET unconfirmed_since = now() WHERE id = ANY($2::uuid[]) AND locked_by = $1`,
+};
+
+/**
+ * Notes that the submissions of `jobIds` are about to be made, for a provider that can neither
+ * be asked what it took nor recognise a retry: should this worker die before recording the
+ * outcome, whoever takes the jobs over knows they may have been sent, and does not send them again.
+ */
+export async function markSubmitting(db: Db, worker: string, jobIds: string[]): Promise<void> {
+  if (jobIds.length > 0) await sqlOf(db).query(MARK_SUBMITTING, [worker, jobIds]);
 }
 
 const EXTEND = {

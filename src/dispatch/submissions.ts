@@ -45,7 +45,7 @@ export function planSubmissions(items: WorkItem[], providers: ProviderRegistry, 
     for (let i = 0; i < waiting.length; i += size) {
       const chunk = waiting.slice(i, i + size);
       const jobs = [...new Set(chunk.map((item) => item.job))];
-      const whole = jobs.length === 1 && chunk.length === byJob.get(jobs[0]!.id)!.length;
+      const whole = jobs.length === 1 && chunk.length === jobs[0]!.size;
       if (whole) plan.submissions.push(submission(jobs[0]!.id, chunk));
       else if (!provider?.capabilities.recognisesRetries) plan.submissions.push(submission(newId(), chunk));
       else plan.submissions.push(submission(regroup(plan, chunk, jobs, now), chunk));
@@ -60,7 +60,7 @@ function submission(reference: string, items: WorkItem[]): Submission {
 
 /** Moves `chunk` into a new job held by this worker, and returns its id. */
 function regroup(plan: SubmissionPlan, chunk: WorkItem[], from: Job[], now: number): string {
-  const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: now };
+  const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: now, size: chunk.length };
   for (const item of chunk) plan.regroup.take(item.job, item.id);
   plan.regroup.create(from, {
     id: job.id,

@@ -255,7 +255,7 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
   const jobOf = new Map<string, Job>();
   const jobs: Array<{ id: string; runAt: string; leasedBy: string | null; leaseMs: number }> = [];
   const addJob = (deliveries: DeliveryWithRelations[], runAt: Date, leased: boolean) => {
-    const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: 0 };
+    const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: 0, size: deliveries.length };
     jobs.push({ id: job.id, runAt: t.iso(runAt), leasedBy: leased ? handOver!.worker : null, leaseMs: handOver?.leaseMs ?? 0 });
     for (const d of deliveries) jobOf.set(d.id, job);
   };
@@ -339,8 +339,14 @@ function handedOver(written: Written[], jobOf: Map<string, Job>, heldSince: numb
   const items: WorkItem[] = [];
   for (const { message } of written) {
     if (message.scheduledAt) continue;
+    for (const delivery of message.deliveries) jobOf.get(delivery.id)!.size = 0;
+  }
+  for (const { message } of written) {
+    if (message.scheduledAt) continue;
     for (const delivery of message.deliveries) {
       const job = jobOf.get(delivery.id)!;
+      // What the job holds: the deliveries of the requests accepted.
+      job.size += 1;
       job.heldSince = heldSince;
       items.push(
         Object.assign(copyDelivery(delivery), {

@@ -22,7 +22,8 @@ export function createSandboxProvider(options: { deliveryDelayMs: number }): Sms
       maxRequestsPerSecond: 1000,
       personalisation: 'rendered',
       scheduling: false,
-      recognisesRetries: false,
+      // It keeps nothing and sends nothing anywhere: a submission made again has no second effect.
+      recognisesRetries: true,
       carries: CARRIES_ANYTHING,
       balance: false,
     },
