@@ -109,7 +109,7 @@ const RECORD_KNOWN = {
 const APPLY_JOB_CHANGES = { name: 'transitions-apply-job-changes', text: `SELECT apply_job_changes($1, $2::json, $3::json, $4)` };
 
 /** Moves the messages along and appends the events (see finish_status_changes in the migrations). */
-const FINISH = { name: 'transitions-finish', text: `SELECT finish_status_changes($1::json, $2) AS result` };
+const FINISH = { name: 'transitions-finish', text: `SELECT finish_status_changes(status_changes($1::json), $2) AS result` };
 
 type Finished = { statuses: Record<string, MessageStatus>; seqs: Record<string, string> };
 
@@ -161,18 +161,23 @@ function apply(locked: readonly Locked[], transitions: readonly Transition[], no
   return { applied, snapshots, finals };
 }
 
-/** The events of the applied changes, as finish_status_changes takes them. */
+/** Puts the changes (one per delivery) and their snapshots in delivery id order, together. */
+function sortTogether(applied: AppliedTransition[], snapshots: Delivery[]): void {
+  const order = applied.map((_, i) => i).sort((a, b) => (applied[a]!.deliveryId < applied[b]!.deliveryId ? -1 : 1));
+  const a = order.map((i) => applied[i]!);
+  const d = order.map((i) => snapshots[i]!);
+  applied.splice(0, applied.length, ...a);
+  snapshots.splice(0, snapshots.length, ...d);
+}
+
+/** A status change as the SQL functions take it (the type status_change in the migrations). */
+function changeOf(d: Delivery, from: DeliveryStatus, raw: unknown, t: IsoFormatter) {
+  return { deliveryId: d.id, accountId: d.accountId, messageId: d.messageId, ...stateOf(d, t), from, raw: raw ?? null };
+}
+
+/** The events of the applied changes, in order. */
 function eventsOf(applied: readonly AppliedTransition[], snapshots: readonly Delivery[], t: IsoFormatter): string {
-  return JSON.stringify(
-    snapshots.map((d, i) => ({
-      accountId: d.accountId,
-      messageId: d.messageId,
-      deliveryId: d.id,
-      ...stateOf(d, t),
-      previousStatus: applied[i]!.from,
-      raw: applied[i]!.raw ?? null,
-    })),
-  );
+  return JSON.stringify(snapshots.map((d, i) => changeOf(d, applied[i]!.from, applied[i]!.raw, t)));
 }
 
 /**
@@ -193,11 +198,20 @@ async function recordKnown(
   const { applied, snapshots, finals } = apply(locked, transitions, now);
   const t = isoFormatter();
   const was = new Map(locked.map((row) => [row.id, row.status]));
+  // One change per delivery, in id order (the order they are locked in): its final state, from
+  // the status it was read in. They are the events too, in that order, unless a delivery moves
+  // more than once.
+  const once = snapshots.length === finals.length;
+  if (once) sortTogether(applied, snapshots);
+  finals.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const lastOf = new Map(applied.map((a) => [a.deliveryId, a]));
+  const changes = JSON.stringify(finals.map((d) => changeOf(d, was.get(d.id)!, lastOf.get(d.id)?.raw, t)));
+  const events = once ? null : eventsOf(applied, snapshots, t);
   const [jobChanges, newJobs] = options.jobs?.changes ?? ['[]', '[]'];
   const [row] = await sqlOf(deps.db).query<{ result: Finished }>(RECORD_KNOWN, [
     options.jobs?.worker ?? '',
-    deliveryStates(finals, t, was),
-    eventsOf(applied, snapshots, t),
+    changes,
+    events,
     JSON.stringify(attempts),
     jobChanges,
     newJobs,

@@ -15,7 +15,7 @@ import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutc
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
-import { claimWork, extendClaims, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
+import { applyJobChanges, claimWork, extendClaims, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
 import { QueueVacuum } from './queue-vacuum.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
@@ -211,7 +211,9 @@ export class Dispatcher {
   private async forget(gone: Array<{ job: Job; deliveryId: string }>): Promise<void> {
     const changes = new JobChanges();
     for (const { job, deliveryId } of gone) changes.take(job, deliveryId);
-    await this.commit([], changes, []).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'could not drop gone deliveries from their jobs'));
+    await applyJobChanges(this.deps.db, this.worker, changes, this.options.leaseMs).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error }, 'could not drop gone deliveries from their jobs'),
+    );
   }
 
   private async work(items: WorkItem[]): Promise<void> {
@@ -234,17 +236,16 @@ export class Dispatcher {
     const results = await Promise.allSettled([
       ...[...byProvider.values()].map((list) => this.submitAll(list)),
       ...pollGroups.map((group) => this.poll(group)),
-      changes.isEmpty ? Promise.resolve() : this.commit([], changes, []),
+      applyJobChanges(this.deps.db, this.worker, changes, this.options.leaseMs),
     ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
   /** Makes the jobs of submissions that gather work of several jobs; only those this worker holds afterwards go on. */
-  private async regroup(changes: JobChanges, made: string[], submissions: Submission[]): Promise<Submission[]> {
-    await this.commit([], changes, []);
-    const held = await extendClaims(this.deps.db, this.worker, made, this.options.leaseMs);
-    return submissions.filter((s) => !made.includes(s.items[0]!.job.id) || held.has(s.items[0]!.job.id));
+  private async regroup(changes: JobChanges, regrouped: string[], submissions: Submission[]): Promise<Submission[]> {
+    const made = await applyJobChanges(this.deps.db, this.worker, changes, this.options.leaseMs);
+    return submissions.filter((s) => !regrouped.includes(s.items[0]!.job.id) || made.has(s.items[0]!.job.id));
   }
 
   /** One provider's submissions of a round, one after another (its pace is per request). */

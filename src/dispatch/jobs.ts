@@ -74,12 +74,14 @@ const CLAIM = {
     )
     SELECT c.id AS "jobId", c.kind::text AS "jobKind", c.attempt AS "jobAttempt", c.unconfirmed_since AS "jobUnconfirmedSince",
       CASE WHEN due.locked_by IS NOT NULL THEN due.locked_until - $3 * interval '1 millisecond' END AS "jobLapsedSince",
-      cardinality(c.delivery_ids) AS "jobSize", x.id AS "wantedId", w.*
+      cardinality(c.delivery_ids) AS "jobSize", x.id AS "wantedId", w.*,
+      -- A message's snapshot once, on the first of its deliveries in a row (they come together).
+      CASE WHEN w."messageId" IS DISTINCT FROM lag(w."messageId") OVER (ORDER BY c.id, x.n)
+        THEN (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS} FROM messages m WHERE m.id = w."messageId") y) END AS message
     FROM claimed c JOIN due ON due.id = c.id CROSS JOIN LATERAL unnest(c.delivery_ids) WITH ORDINALITY AS x(id, n)
     LEFT JOIN LATERAL (
       SELECT ${DELIVERY_COLUMNS}, COALESCE(d.body, m.text) AS text, m.text AS template,
-        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts",
-        (SELECT to_jsonb(y) FROM (SELECT ${MESSAGE_SNAPSHOT_COLUMNS}) y) AS message
+        EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.id AND a.delivery_created_at = d.created_at) AS "hasAttempts"
       FROM deliveries d JOIN messages m ON m.id = d.message_id
       WHERE d.id = x.id
     ) w ON true
@@ -101,6 +103,7 @@ export async function claimWork(db: Db, worker: string, maxDeliveries: number, l
   const heldSince = Date.now();
   const jobs = new Map<string, Job>();
   const claimed: Claimed = { items: [], gone: [] };
+  let message: MessageSnapshot | undefined;
   for (const { jobId, jobKind, jobAttempt, jobUnconfirmedSince, jobSize, jobLapsedSince, wantedId, ...delivery } of rows) {
     let job = jobs.get(jobId);
     if (!job) {
@@ -112,7 +115,8 @@ export async function claimWork(db: Db, worker: string, maxDeliveries: number, l
       continue;
     }
     const item = reviveDelivery(delivery) as WorkItem;
-    item.message = reviveMessage(item.message);
+    if (item.message) message = reviveMessage(item.message);
+    item.message = message!;
     item.job = job;
     claimed.items.push(item);
   }
@@ -191,6 +195,16 @@ export class JobChanges {
     }));
     return [JSON.stringify(changes), JSON.stringify(created)];
   }
+}
+
+const APPLY_CHANGES = { name: 'jobs-apply-changes', text: `SELECT apply_job_changes($1, $2::json, $3::json, $4) AS made` };
+
+/** Applies changes to this worker's jobs on their own (no status changes with them); returns the jobs made. */
+export async function applyJobChanges(db: Db, worker: string, changes: JobChanges, leaseMs: number): Promise<Set<string>> {
+  if (changes.isEmpty) return new Set();
+  const [jobChanges, created] = changes.toJson();
+  const [row] = await sqlOf(db).query<{ made: string[] }>(APPLY_CHANGES, [worker, jobChanges, created, leaseMs]);
+  return new Set(row?.made ?? []);
 }
 
 const MARK_SUBMITTING = {
