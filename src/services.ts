@@ -109,6 +109,7 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     leaseMs: dispatcher.leaseMs,
     give: (items) => dispatcher.handOver(items),
     submissionSize: (provider) => providers.get(provider)?.capabilities.maxBatchSize ?? 1000,
+    paced: (provider) => (config.providerRates[provider] ?? providers.get(provider)?.capabilities.maxRequestsPerSecond ?? Infinity) < 1,
   };
   const acceptQueue = createAcceptQueue({ db, bus, metrics, handOver, onAccepted: () => dispatcher.wake() });
   let key: Promise<Buffer> | undefined;

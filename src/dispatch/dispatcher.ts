@@ -418,16 +418,12 @@ export class Dispatcher {
     for (const item of accepted) {
       const outcome = outcomes.get(item.id) as Extract<SubmitOutcome, { outcome: 'accepted' }>;
       transitions.push({ deliveryId: item.id, status: 'SENT', provider: provider.name, providerMessageId: outcome.providerMessageId, raw: outcome.raw });
-      changes.take(item.job, item.id);
     }
     const pollAfter = this.firstPollAfter(provider);
     const kept = pollAfter <= this.options.leaseMs / 4;
     const now = Date.now();
     const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now, size: accepted.length };
-    changes.create(
-      accepted.map((item) => item.job),
-      { id: pollJob.id, kind: 'POLL', deliveryIds: accepted.map((item) => item.id), runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept },
-    );
+    changes.create(accepted, { id: pollJob.id, kind: 'POLL', runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept });
     const updates = await this.commit(transitions, changes, [], undefined, knownOf(accepted));
     if (kept) this.pollLater(pollJob, accepted, updates, pollAfter);
     if (provider.capabilities.reports === 'callback') {
@@ -498,7 +494,6 @@ export class Dispatcher {
         // It may have been sent, and the provider can neither be asked nor tell a retry: it is
         // not sent again, and the delivery says so.
         record('UNCONFIRMED');
-        changes.take(job, item.id);
         unconfirmed.push(item);
         transitions.push({
           deliveryId: item.id,
@@ -513,7 +508,6 @@ export class Dispatcher {
         changes.release(job, retryAt(), job.attempt);
       } else if (item.routeIndex + 1 < item.route.length) {
         record('FAILED_OVER');
-        changes.take(job, item.id);
         failover.push(item);
       } else {
         record('FAILED');
@@ -529,20 +523,10 @@ export class Dispatcher {
         });
       }
     }
-    if (unconfirmed.length > 0) {
-      const pollAfter = provider ? this.firstPollAfter(provider) : 1000;
-      changes.create(
-        unconfirmed.map((item) => item.job),
-        { id: newId(), kind: 'POLL', deliveryIds: unconfirmed.map((item) => item.id), runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: false },
-      );
-    }
-    if (failover.length > 0) {
-      // A failover starts afresh: a new submission (count 0, a reference of its own).
-      changes.create(
-        failover.map((item) => item.job),
-        { id: newId(), kind: 'SUBMIT', deliveryIds: failover.map((item) => item.id), runAt: new Date(now), attempt: 0, unconfirmedSince: null, leased: false },
-      );
-    }
+    const pollAfter = provider ? this.firstPollAfter(provider) : 1000;
+    changes.create(unconfirmed, { id: newId(), kind: 'POLL', runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: false });
+    // A failover starts afresh: a new submission (count 0, a reference of its own).
+    changes.create(failover, { id: newId(), kind: 'SUBMIT', runAt: new Date(now), attempt: 0, unconfirmedSince: null, leased: false });
     await this.commit(transitions, changes, attempts, async (tx, applied) => {
       if (failover.length > 0) {
         await tx.query(

@@ -126,9 +126,9 @@ export async function claimWork(db: Db, worker: string, maxDeliveries: number, l
 type JobChange = { take: Set<string>; release?: { runAt: Date; attempt: number; unconfirmedSince: Date | null } };
 type CreatedJob = {
   id: string;
-  from: string[];
+  /** The deliveries, by the job each comes from. */
+  parts: Array<{ from: string; ids: string[] }>;
   kind: DispatchJobKind;
-  deliveryIds: string[];
   runAt: Date;
   attempt: number;
   unconfirmedSince: Date | null;
@@ -163,9 +163,20 @@ export class JobChanges {
     if (!change.release || change.release.runAt < runAt) change.release = { runAt, attempt, unconfirmedSince };
   }
 
-  /** A new job for `deliveryIds`, made only if the jobs they come from are still this worker's. */
-  create(from: readonly Job[], job: Omit<CreatedJob, 'from'>): void {
-    if (job.deliveryIds.length > 0) this.created.push({ ...job, from: [...new Set(from.map((f) => f.id))] });
+  /**
+   * A new job of `items` (each leaving the job it is in), made of those whose job is still this
+   * worker's: the others belong to whoever took their job over.
+   */
+  create(items: ReadonlyArray<{ id: string; job: Job }>, job: Omit<CreatedJob, 'parts'>): void {
+    if (items.length === 0) return;
+    const parts = new Map<string, string[]>();
+    for (const item of items) {
+      this.take(item.job, item.id);
+      let ids = parts.get(item.job.id);
+      if (!ids) parts.set(item.job.id, (ids = []));
+      ids.push(item.id);
+    }
+    this.created.push({ ...job, parts: [...parts].map(([from, ids]) => ({ from, ids })) });
   }
 
   get isEmpty(): boolean {

@@ -1,8 +1,12 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 
-/** How long the dispatcher will wait for a provider's next slot before putting the work back. */
-const MAX_WAIT_MS = 2000;
+/**
+ * How long a submission waits for its provider's next slot before it is put back in the queue.
+ * Short: what is put back waits there with everything else for that provider and leaves with it,
+ * packed into as few submissions as the provider takes, when the slot comes.
+ */
+const MAX_WAIT_MS = 250;
 
 export class Throttled extends Error {
   constructor(readonly retryInMs: number) {
@@ -52,10 +56,7 @@ export class ProviderThrottle {
   private limitersFor(provider: string, perSecond: number, quotas: readonly Quota[]): RateLimiterAbstract[] {
     let limiters = this.limiters.get(provider);
     if (limiters) return limiters;
-    // Whole rates are counted per second; others (Mifumo's 100 a minute) per minute.
-    const rate = Number.isInteger(perSecond)
-      ? { points: perSecond, duration: 1 }
-      : { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
+    const rate = smoothWindow(perSecond);
     // The longest window first: a request it refuses takes nothing from the shorter ones.
     const windows = [...quotas.map((q) => ({ points: q.requests, duration: q.seconds })).sort((a, b) => b.duration - a.duration), rate];
     limiters = windows.map((window) => {
@@ -68,4 +69,18 @@ export class ProviderThrottle {
     this.limiters.set(provider, limiters);
     return limiters;
   }
+}
+
+/**
+ * A rate as the shortest window that holds a whole number of requests: 0.5 a second is one
+ * every 2 s, Mifumo's 100 a minute five every 3 s, MiM's 50 a minute five every 6 s. A minute's
+ * worth at once would let a burst spend a minute's requests in its first second, each carrying
+ * a few recipients, and leave the rest of the minute with none.
+ */
+export function smoothWindow(perSecond: number): { points: number; duration: number } {
+  for (let duration = 1; duration <= 60; duration++) {
+    const points = perSecond * duration;
+    if (points >= 1 && Math.abs(points - Math.round(points)) < 1e-6) return { points: Math.round(points), duration };
+  }
+  return { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
 }

@@ -38,6 +38,12 @@ export type HandOver = {
   give(items: WorkItem[]): void;
   /** Most recipients one submission to `provider` may carry. */
   submissionSize(provider: string): number;
+  /**
+   * Whether `provider`'s pace, more than anything, limits what reaches it (a request every few
+   * seconds): its work is left in the queue, where it waits with all the rest for that provider
+   * and leaves with it in as few submissions as the provider takes (see dispatch/submissions.ts).
+   */
+  paced(provider: string): boolean;
 };
 
 type Deps = { db: Db; onAccepted?: () => void; handOver?: HandOver } & Publisher;
@@ -272,7 +278,8 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
   for (const [key, group] of groupBy(dueNow, (d) => `${d.route[0] ?? ''}\u0000${d.senderId}`)) {
     const provider = key.slice(0, key.indexOf('\u0000'));
     const size = handOver?.submissionSize(provider) ?? SCHEDULED_JOB_SIZE;
-    for (let i = 0; i < group.length; i += size) addJob(group.slice(i, i + size), now, handOver !== undefined);
+    const held = handOver !== undefined && !handOver.paced(provider);
+    for (let i = 0; i < group.length; i += size) addJob(group.slice(i, i + size), now, held);
   }
   return {
     requests: JSON.stringify(

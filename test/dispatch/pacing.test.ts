@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createAccount } from '../../src/accounts/accounts.ts';
+import { createDb } from '../../src/db/client.ts';
 import { mimsms } from '../../src/providers/mimsms/index.ts';
+import { nextsms } from '../../src/providers/nextsms/index.ts';
+import { gqlData } from '../support/client.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { SendSms } from '../support/documents.ts';
+import { eventually, spawnGateway } from '../support/process.ts';
 import { Throttled, ProviderThrottle } from '../../src/dispatch/throttle.ts';
 import { createLogger } from '../../src/logger.ts';
 import { REDIS_URL } from '../support/gateway.ts';
@@ -34,4 +41,47 @@ describe('provider pacing over longer windows', () => {
     // The wait is the rest of the hour, not a second.
     expect((refused as Throttled).retryInMs).toBeGreaterThan(3_500_000);
   });
+});
+
+// Issue 19: a burst to a paced provider leaves packed, not a few recipients a request.
+describe('a burst of sends to a paced provider', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('leaves in as few submissions as NextSMS takes: 300 sends over three instances, at most 5 requests, within seconds', async () => {
+    const sim = nextsms.createSimulator(nextsms.simulatorConfig, { reportDelayMs: 50 });
+    await sim.start();
+    cleanups.push(() => sim.stop());
+    const databaseUrl = await createTestDatabase();
+    // NextSMS keeps its own pace (a request every 2 s); the gateway's limit on sends per key is raised.
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL, ...nextsms.environment(nextsms.simulatorConfig, sim.url), RATE_LIMITS: JSON.stringify({ send: 100_000 }) };
+    const gateways = await Promise.all([spawnGateway(env), spawnGateway(env), spawnGateway(env)]);
+    cleanups.push(() => Promise.all(gateways.map((g) => g.stop('SIGKILL'))));
+    const db = createDb(databaseUrl, 1);
+    cleanups.push(() => db.$disconnect());
+    const { apiKey } = await createAccount(db, { name: 'burst', currency: 'USD', credit: '100' });
+
+    const recipients = Array.from({ length: 300 }, (_, i) => `+25571${String(3_000_000 + i * 7).padStart(7, '0')}`);
+    const started = Date.now();
+    await Promise.all(
+      recipients.map((to, i) =>
+        gqlData(`${gateways[i % 3]!.url}/graphql`, apiKey, SendSms, { input: { message: 'Your code is 1234', recipients: [to], provider: 'nextsms' } }),
+      ),
+    );
+    const submitted = () =>
+      sim.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/')).flatMap((r) => {
+        const to = (r.body as { to: string | string[] }).to;
+        return Array.isArray(to) ? to : [to];
+      });
+    await eventually(async () => submitted().length >= recipients.length, 'all 300 to reach NextSMS', 30_000);
+    const elapsed = Date.now() - started;
+    const requests = sim.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/'));
+    expect(requests.length).toBeLessThanOrEqual(5);
+    expect(elapsed).toBeLessThan(15_000);
+    // Each number once.
+    expect(new Set(submitted().map((n) => n.replace(/\D/g, ''))).size).toBe(recipients.length);
+    expect(submitted()).toHaveLength(recipients.length);
+  }, 60_000);
 });

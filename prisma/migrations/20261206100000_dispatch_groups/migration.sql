@@ -185,11 +185,11 @@ END $$;
 -- Changes to the jobs a worker holds, and the jobs they give rise to. `changes`: {"id", "take":
 -- deliveries leaving the job, "release": true to hand the job back (with "runAt", "attempt",
 -- "unconfirmedSince") or false to keep holding it}. A job left without deliveries is deleted.
--- `created`: {"id", "from", "kind", "deliveryIds", "runAt", "attempt", "unconfirmedSince",
--- "leased"}, each made only if the jobs it comes from ("from") were still this worker's: one whose lease
--- lapsed belongs to whoever took it over, with everything it leads to. A job held is due when
--- its lease ends (run_at is its lease's end), so claims walking the due jobs never pass it.
--- Returns the jobs made.
+-- `created`: {"id", "parts": [{"from": job, "ids": deliveries}], "kind", "runAt", "attempt",
+-- "unconfirmedSince", "leased"}, made of the deliveries of the jobs that were still this
+-- worker's: one whose lease lapsed belongs to whoever took it over, with everything it leads to.
+-- A job held is due when its lease ends (run_at is its lease's end), so claims walking the due
+-- jobs never pass it. Returns the jobs made.
 CREATE FUNCTION "apply_job_changes"(worker TEXT, changes JSON, created JSON, lease_ms INT) RETURNS UUID[] LANGUAGE plpgsql AS $$
 DECLARE
   held UUID[];
@@ -213,14 +213,19 @@ BEGIN
   SELECT array_agg("id") INTO held FROM updated;
   IF held IS NULL THEN RETURN '{}'; END IF;
   DELETE FROM "dispatch_jobs" WHERE "id" = ANY(held) AND cardinality("delivery_ids") = 0;
-  WITH made_jobs AS (
+  WITH n AS (
+    SELECT n.*, ARRAY(
+        SELECT x FROM json_array_elements(n.parts) AS p(part) CROSS JOIN LATERAL json_array_elements_text(p.part -> 'ids') AS x
+        WHERE (p.part ->> 'from')::uuid = ANY(held)
+      )::uuid[] AS ids
+    FROM json_to_recordset(created) AS n(id UUID, parts JSON, kind TEXT, "runAt" TIMESTAMPTZ, attempt INT,
+      "unconfirmedSince" TIMESTAMPTZ, leased BOOLEAN)
+  ), made_jobs AS (
     INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "unconfirmed_since", "locked_by", "locked_until")
-    SELECT n.id, n.kind::"DispatchJobKind", n."deliveryIds",
+    SELECT n.id, n.kind::"DispatchJobKind", n.ids,
       CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' ELSE n."runAt" END, n.attempt, n."unconfirmedSince",
       CASE WHEN n.leased THEN worker END, CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' END
-    FROM json_to_recordset(created) AS n(id UUID, "from" UUID[], kind TEXT, "deliveryIds" UUID[], "runAt" TIMESTAMPTZ, attempt INT,
-      "unconfirmedSince" TIMESTAMPTZ, leased BOOLEAN)
-    WHERE n."from" <@ held AND cardinality(n."deliveryIds") > 0
+    FROM n WHERE cardinality(n.ids) > 0
     RETURNING "id"
   )
   SELECT coalesce(array_agg("id"), '{}') INTO made FROM made_jobs;
