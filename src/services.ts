@@ -79,8 +79,20 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     (name) => metrics.unknownStatuses.inc({ provider: name }),
   );
   const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
+  const rateOf = (name: string) => config.providerRates[name] ?? providers.get(name)?.capabilities.maxRequestsPerSecond ?? Infinity;
+  // Below one request a second a provider's pace is what limits what reaches it: its submissions
+  // go one at a time, smoothly, each carrying everything that waited (see dispatch/throttle.ts).
+  const paced = (name: string) => rateOf(name) < 1 && (providers.get(name)?.capabilities.maxBatchSize ?? 1) > 1;
   const dispatcher = new Dispatcher(
-    { db, bus, metrics, providers, logger, health: new ProviderHealth(db) },
+    {
+      db,
+      bus,
+      metrics,
+      providers,
+      logger,
+      health: new ProviderHealth(db),
+      submissionTurn: (provider) => (paced(provider.name) ? throttle.takeSubmission(provider.name, rateOf(provider.name)) : undefined),
+    },
     {
       batchSize: config.dispatch.batchSize,
       leaseMs: config.dispatch.leaseMs,
@@ -109,7 +121,7 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     leaseMs: dispatcher.leaseMs,
     give: (items) => dispatcher.handOver(items),
     submissionSize: (provider) => providers.get(provider)?.capabilities.maxBatchSize ?? 1000,
-    paced: (provider) => (config.providerRates[provider] ?? providers.get(provider)?.capabilities.maxRequestsPerSecond ?? Infinity) < 1,
+    paced,
   };
   const acceptQueue = createAcceptQueue({ db, bus, metrics, handOver, onAccepted: () => dispatcher.wake() });
   let key: Promise<Buffer> | undefined;

@@ -17,6 +17,7 @@ import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
 import { applyJobChanges, claimWork, extendClaims, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
 import { QueueVacuum } from './queue-vacuum.ts';
+import { Throttled } from './throttle.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
 import { planSubmissions, providerOf, type Submission } from './submissions.ts';
@@ -70,7 +71,14 @@ export class Dispatcher {
   private readonly vacuum: QueueVacuum;
 
   constructor(
-    private readonly deps: { db: Db; providers: ProviderRegistry; logger: Logger; health?: ProviderHealth } & Publisher,
+    private readonly deps: {
+      db: Db;
+      providers: ProviderRegistry;
+      logger: Logger;
+      health?: ProviderHealth;
+      /** Waits for a paced provider's turn for a submission (see throttle.ts takeSubmission); absent: none. */
+      submissionTurn?: (provider: SmsProvider) => Promise<void> | undefined;
+    } & Publisher,
     private readonly options: DispatcherOptions,
   ) {
     this.vacuum = new QueueVacuum(deps.db, deps.logger);
@@ -274,6 +282,11 @@ export class Dispatcher {
       text: item.text,
       ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
     }));
+    const turn = await this.turnOf(provider);
+    if (turn !== undefined) {
+      await this.settleFailures(held, provider.name, held.map((item) => ({ ...failure(item.id, PACED, 'waiting for the provider\'s pace', false), retryAfterMs: turn })));
+      return;
+    }
     if (!provider.capabilities.recognisesRetries && !provider.findSubmitted) {
       await markSubmitting(this.deps.db, this.worker, [...new Set(held.map((item) => item.job.id))]);
     }
@@ -287,6 +300,17 @@ export class Dispatcher {
     // Before the outcome is recorded, so that whoever sees a failure sees the provider's state too.
     await this.noteHealth(provider.name, outcomes);
     await this.settle(provider, held, outcomes);
+  }
+
+  /** Undefined when a submission to `provider` may go now; otherwise how long until its turn. */
+  private async turnOf(provider: SmsProvider): Promise<number | undefined> {
+    try {
+      await this.deps.submissionTurn?.(provider);
+      return undefined;
+    } catch (error) {
+      if (error instanceof Throttled) return error.retryInMs;
+      throw error;
+    }
   }
 
   /**

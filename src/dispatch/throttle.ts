@@ -1,12 +1,14 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 
+/** How long the dispatcher will wait for a provider's next slot before putting the work back. */
+const MAX_WAIT_MS = 2000;
 /**
- * How long a submission waits for its provider's next slot before it is put back in the queue.
- * Short: what is put back waits there with everything else for that provider and leaves with it,
- * packed into as few submissions as the provider takes, when the slot comes.
+ * How long a submission to a paced provider waits for its turn (see takeSubmission) before it
+ * is put back in the queue. Short: what is put back waits there with everything else for that
+ * provider and leaves with it, packed into as few submissions as the provider takes.
  */
-const MAX_WAIT_MS = 250;
+const SUBMISSION_WAIT_MS = 250;
 
 export class Throttled extends Error {
   constructor(readonly retryInMs: number) {
@@ -24,6 +26,7 @@ export type Quota = { requests: number; seconds: number };
  */
 export class ProviderThrottle {
   private readonly limiters = new Map<string, RateLimiterAbstract[]>();
+  private readonly submissionLimiters = new Map<string, RateLimiterAbstract>();
 
   constructor(
     private readonly redis: Redis | undefined,
@@ -35,7 +38,30 @@ export class ProviderThrottle {
    * Throttled with the wait left. A slot refused by one window is given back to the others.
    */
   async take(provider: string, perSecond: number, quotas: readonly Quota[] = []): Promise<void> {
-    const limiters = this.limitersFor(provider, perSecond, quotas);
+    await this.takeFrom(this.limitersFor(provider, perSecond, quotas), provider, MAX_WAIT_MS);
+  }
+
+  /**
+   * A paced provider's submissions go out one at a time at its pace, smoothly (NextSMS's 30 a
+   * minute: one every 2 s) rather than a minute's worth at once: a burst would spend the
+   * minute's requests in its first second, each carrying a few recipients, and leave the rest of
+   * the minute with none. Each submission still takes its slot of the provider's own rate (take).
+   */
+  async takeSubmission(provider: string, perSecond: number): Promise<void> {
+    let limiter = this.submissionLimiters.get(provider);
+    if (!limiter) {
+      const window = smoothWindow(perSecond);
+      const keyPrefix = `provider-submissions-${window.duration}`;
+      const memory = new RateLimiterMemory({ ...window, keyPrefix });
+      limiter = this.redis
+        ? new RateLimiterRedis({ ...window, storeClient: this.redis, keyPrefix: `${this.prefix}:${keyPrefix}`, insuranceLimiter: memory, rejectIfRedisNotReady: true })
+        : memory;
+      this.submissionLimiters.set(provider, limiter);
+    }
+    await this.takeFrom([limiter], provider, SUBMISSION_WAIT_MS);
+  }
+
+  private async takeFrom(limiters: RateLimiterAbstract[], provider: string, maxWaitMs: number): Promise<void> {
     for (;;) {
       const taken: RateLimiterAbstract[] = [];
       try {
@@ -47,7 +73,7 @@ export class ProviderThrottle {
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
         await Promise.all(taken.map((limiter) => limiter.reward(provider).catch(() => undefined)));
-        if (error.msBeforeNext > MAX_WAIT_MS) throw new Throttled(error.msBeforeNext);
+        if (error.msBeforeNext > maxWaitMs) throw new Throttled(error.msBeforeNext);
         await new Promise((resolve) => setTimeout(resolve, error.msBeforeNext));
       }
     }
@@ -56,7 +82,10 @@ export class ProviderThrottle {
   private limitersFor(provider: string, perSecond: number, quotas: readonly Quota[]): RateLimiterAbstract[] {
     let limiters = this.limiters.get(provider);
     if (limiters) return limiters;
-    const rate = smoothWindow(perSecond);
+    // Whole rates are counted per second; others (Mifumo's 100 a minute) per minute.
+    const rate = Number.isInteger(perSecond)
+      ? { points: perSecond, duration: 1 }
+      : { points: Math.max(1, Math.floor(perSecond * 60)), duration: 60 };
     // The longest window first: a request it refuses takes nothing from the shorter ones.
     const windows = [...quotas.map((q) => ({ points: q.requests, duration: q.seconds })).sort((a, b) => b.duration - a.duration), rate];
     limiters = windows.map((window) => {
@@ -71,12 +100,7 @@ export class ProviderThrottle {
   }
 }
 
-/**
- * A rate as the shortest window that holds a whole number of requests: 0.5 a second is one
- * every 2 s, Mifumo's 100 a minute five every 3 s, MiM's 50 a minute five every 6 s. A minute's
- * worth at once would let a burst spend a minute's requests in its first second, each carrying
- * a few recipients, and leave the rest of the minute with none.
- */
+/** A rate as the shortest window that holds a whole number of requests: 0.5 a second is one every 2 s. */
 export function smoothWindow(perSecond: number): { points: number; duration: number } {
   for (let duration = 1; duration <= 60; duration++) {
     const points = perSecond * duration;

@@ -245,7 +245,7 @@ type Batch = {
   jobs: string;
   /** Each request's message as it will be if accepted, in order. */
   messages: AcceptedMessage[];
-  /** The job each delivery goes to. */
+  /** The job each delivery goes to, for those written as held by this process's dispatcher. */
   jobOf: Map<string, Job>;
 };
 
@@ -260,10 +260,14 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
   const messages = requests.map((r) => messageOf(r.caller, r.plan, now));
   const jobOf = new Map<string, Job>();
   const jobs: Array<{ id: string; runAt: string; leasedBy: string | null; leaseMs: number }> = [];
+  const jobIdOf = new Map<string, string>();
   const addJob = (deliveries: DeliveryWithRelations[], runAt: Date, leased: boolean) => {
     const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: 0, size: deliveries.length };
     jobs.push({ id: job.id, runAt: t.iso(runAt), leasedBy: leased ? handOver!.worker : null, leaseMs: handOver?.leaseMs ?? 0 });
-    for (const d of deliveries) jobOf.set(d.id, job);
+    for (const d of deliveries) {
+      jobIdOf.set(d.id, job.id);
+      if (leased) jobOf.set(d.id, job);
+    }
   };
   const dueNow: DeliveryWithRelations[] = [];
   for (const message of messages) {
@@ -318,7 +322,7 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
           segments: d.segments,
           price: d.price.toString(),
           route: d.route,
-          job: jobOf.get(d.id)!.id,
+          job: jobIdOf.get(d.id)!,
         })),
       ),
     ),
@@ -345,13 +349,15 @@ function queuedUpdates(written: Written[], now: Date): DeliveryUpdate[] {
 function handedOver(written: Written[], jobOf: Map<string, Job>, heldSince: number): WorkItem[] {
   const items: WorkItem[] = [];
   for (const { message } of written) {
-    if (message.scheduledAt) continue;
-    for (const delivery of message.deliveries) jobOf.get(delivery.id)!.size = 0;
+    for (const delivery of message.deliveries) {
+      const job = jobOf.get(delivery.id);
+      if (job) job.size = 0;
+    }
   }
   for (const { message } of written) {
-    if (message.scheduledAt) continue;
     for (const delivery of message.deliveries) {
-      const job = jobOf.get(delivery.id)!;
+      const job = jobOf.get(delivery.id);
+      if (!job) continue;
       // What the job holds: the deliveries of the requests accepted.
       job.size += 1;
       job.heldSince = heldSince;
