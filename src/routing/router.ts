@@ -8,7 +8,6 @@ import { countSinceLast } from './counting.ts';
 import { decide, type CandidateState, type Decision } from './decision.ts';
 import { Destinations, isPrefix } from './destinations.ts';
 import { committed, exploring, without, type Routed } from './explanation.ts';
-import type { Measure } from './measurements.ts';
 import { seededRandom, type Clock, type Random } from '../shared/random.ts';
 import type { RoutingSettings } from './settings.ts';
 import { emptySnapshot, readSnapshot, type Snapshot } from './snapshot.ts';
@@ -153,11 +152,6 @@ export class Router extends EventEmitter<{ refreshed: [] }> {
     this.snapshot = await readSnapshot(this.deps.db, this.settings.measure ? this.windowStart() : undefined, this.settings.minReports);
     this.decisions = new Map();
     this.emit('refreshed');
-  }
-
-  /** The measures of `provider` at `destination` in the window, when there are any. */
-  measureOf(destination: string, provider: string): Measure | undefined {
-    return this.snapshot.measures.get(destination)?.get(provider);
   }
 
   /**
