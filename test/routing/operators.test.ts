@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/accounts/accounts.ts';
+import { createDb } from '../../src/db/client.ts';
+import { Router } from '../../src/routing/router.ts';
 import { gql, gqlData } from '../support/client.ts';
 import { MessageRouting, Routes } from './documents.ts';
 import { startRig, type Rig } from './rig.ts';
@@ -48,6 +50,26 @@ describe('routing for operators', () => {
       expect(failed).toMatchObject({ code: 2, stderr: expect.stringMatching(/is not a (destination|provider)/) });
     }
     expect(await rig.gateway.app.services.db.routingPin.count()).toBe(0);
+  });
+
+  it('counts each report once, whichever gateways count, and every gateway reads the same', async () => {
+    const reports = async () => (await rig.inTanzania('mifumo')).reports + (await rig.inTanzania('nextsms')).reports;
+    const before = await reports();
+    const sent = await rig.send(300);
+    await rig.settle(sent, { count: false });
+    // Another gateway on the same database, counting at the same moment.
+    const { services } = rig.gateway.app;
+    const db = createDb(rig.gateway.databaseUrl, 2);
+    const other = new Router({ db, providers: services.providers, logger: services.logger, routes: services.config.routes }, services.config.routing, rig.clock);
+    try {
+      await Promise.all([services.router.tick(), other.tick(), services.router.tick(), other.tick()]);
+      // Each reads what was counted at its next reading.
+      await Promise.all([services.router.refresh(), other.refresh()]);
+      expect(await reports()).toBe(before + 300);
+      expect(other.routes()).toEqual(services.router.routes());
+    } finally {
+      await db.$disconnect();
+    }
   });
 
   it('shows the routes to admin keys only, and on /metrics', async () => {
