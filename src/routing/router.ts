@@ -7,7 +7,7 @@ import type { ProviderRegistry } from '../providers/registry.ts';
 import { countSinceLast } from './counting.ts';
 import { decide, type CandidateState, type Decision } from './decision.ts';
 import { Destinations, isPrefix } from './destinations.ts';
-import { committed, exploring, without, type Routed } from './explanation.ts';
+import { committed, explain, exploring, without, type Routed } from './explanation.ts';
 import { seededRandom, type Clock, type Random } from '../shared/random.ts';
 import type { RoutingSettings } from './settings.ts';
 import { emptySnapshot, readSnapshot, type Snapshot } from './snapshot.ts';
@@ -41,7 +41,13 @@ export type RouteProviderView = {
   state: CandidateState;
 };
 
-export type RouteView = { destination: string; pinned: string | null; providers: RouteProviderView[] };
+export type RouteView = {
+  destination: string;
+  pinned: string | null;
+  /** Why the chosen provider is chosen now, as a delivery would say it. */
+  reason: string | null;
+  providers: RouteProviderView[];
+};
 
 type Decided = {
   decision: Decision;
@@ -70,6 +76,8 @@ export class Router extends EventEmitter<{ refreshed: [] }> {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  /** The provider each destination went to at the last reading, to log when that changes. */
+  private lastChosen = new Map<string, string>();
 
   constructor(
     private readonly deps: RouterDeps,
@@ -151,7 +159,23 @@ export class Router extends EventEmitter<{ refreshed: [] }> {
   async refresh(): Promise<void> {
     this.snapshot = await readSnapshot(this.deps.db, this.settings.measure ? this.windowStart() : undefined, this.settings.minReports);
     this.decisions = new Map();
+    if (this.adaptive) this.logChanges();
     this.emit('refreshed');
+  }
+
+  /** Every change of a destination's provider goes to the log, with why. */
+  private logChanges(): void {
+    const chosen = new Map<string, string>();
+    for (const route of this.routes()) {
+      const now = route.providers.find((p) => p.state === 'chosen')?.provider;
+      if (!now) continue;
+      chosen.set(route.destination, now);
+      const before = this.lastChosen.get(route.destination);
+      if (before !== undefined && before !== now) {
+        this.deps.logger.info({ destination: route.destination, from: before, to: now, reason: route.reason }, 'routing moved a destination to another provider');
+      }
+    }
+    this.lastChosen = chosen;
   }
 
   /**
@@ -249,7 +273,7 @@ export class Router extends EventEmitter<{ refreshed: [] }> {
     const candidates = this.carriersOf(country);
     for (const provider of measures?.keys() ?? []) if (!candidates.includes(provider)) candidates.push(provider);
     const pinned = this.snapshot.pins.get(destination) ?? null;
-    if (candidates.length === 0) return { destination, pinned, providers: [] };
+    if (candidates.length === 0) return { destination, pinned, reason: null, providers: [] };
     const decision = this.adaptive ? this.decide(destination, country, candidates) : staticDecision(destination, candidates, this.deps.providers);
     const exploring = this.adaptive ? decision.explorable : [];
     const exploration = exploring.length > 0 ? this.settings.exploration : 0;
@@ -273,7 +297,8 @@ export class Router extends EventEmitter<{ refreshed: [] }> {
         state: decision.candidates.find((c) => c.provider === provider)?.state ?? 'next',
       };
     });
-    return { destination, pinned, providers };
+    const { routing } = committed(decision);
+    return { destination, pinned, reason: explain(this.adaptive ? routing : null, decision.route).reason, providers };
   }
 
   /** The enabled providers of `country`'s configured route that deliver there, in order. */

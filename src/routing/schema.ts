@@ -74,6 +74,7 @@ const Route = builder.objectRef<RouteView>('Route').implement({
   fields: (t) => ({
     destination: t.exposeString('destination', { description: 'A country code (TZ) or a network prefix (+25571).' }),
     pinned: t.string({ nullable: true, description: 'The provider an operator pinned it to.', resolve: (r) => r.pinned }),
+    reason: t.string({ nullable: true, description: 'Why the chosen provider is chosen now.', resolve: (r) => r.reason }),
     providers: t.field({ type: [RouteProviderStats], resolve: (r) => r.providers }),
   }),
 });

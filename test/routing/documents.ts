@@ -5,6 +5,7 @@ export const Routes = graphql(`
     routes {
       destination
       pinned
+      reason
       providers {
         provider
         deliveryRatio

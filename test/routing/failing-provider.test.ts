@@ -50,6 +50,7 @@ describe('adaptive routing when a provider starts failing', () => {
     expect(mifumo.deliveryRatio).toBeLessThan(0.7);
     expect(mifumo.state).toBe('low-ratio');
     expect(await rig.inTanzania('nextsms')).toMatchObject({ state: 'chosen', share: 0.95, deliveryRatio: 1 });
+    expect((await rig.tanzania()).reason).toMatch(/^nextsms has the lowest expected cost per delivered message.*; mifumo: delivery ratio too far below the best$/);
 
     const next = await rig.send(500);
     const { byProvider, explored, total } = await rig.carried(next);
