@@ -90,6 +90,7 @@ export function buildApp(config: Config, logger: Logger, surroundings: Surroundi
       // Today's partitions exist before anything is written; then the window moves hourly.
       await maintainHistory(services.db, config.history);
       stopHistoryMaintenance = scheduleHistoryMaintenance(services.db, config.history, logger);
+      services.router.start();
       await app.listen({ port: config.port, host: config.host });
       started = true;
       const port = (app.server.address() as { port: number }).port;
@@ -108,7 +109,7 @@ export function buildApp(config: Config, logger: Logger, surroundings: Surroundi
       // Stop taking work: finish the dispatch round under way and hand back its claims; tell
       // live monitors we are going (1001) so they reconnect elsewhere with their cursor; let
       // requests in flight finish.
-      await Promise.all([services.dispatcher.stop(), services.webhooks.worker.stop()]);
+      await Promise.all([services.dispatcher.stop(), services.webhooks.worker.stop(), services.router.stop()]);
       await stopHistoryMaintenance?.();
       await websocket.close(1001);
       if (started) {

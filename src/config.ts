@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './accounts/rate-limits.ts';
 import { databaseUrl } from './db/database-url.ts';
+import { ROUTING_MODES, type RoutingSettings } from './routing/settings.ts';
 
 const decimalString = z.string().regex(/^\d+(\.\d{1,4})?$/, 'a non-negative decimal with at most 4 places');
 
@@ -100,6 +101,18 @@ const envSchema = z.object({
   WEBHOOK_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).max(100).default(4),
   WEBHOOK_LEASE_MS: z.coerce.number().int().min(1000).default(60_000),
   WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(250),
+  ROUTING_MODE: z.enum(ROUTING_MODES).default('static'),
+  ROUTING_WINDOW_SECONDS: z.coerce.number().int().min(60).default(900),
+  ROUTING_MIN_REPORTS: z.coerce.number().int().min(1).default(50),
+  ROUTING_EXPLORATION: z.coerce.number().min(0).max(0.5).default(0.05),
+  ROUTING_LATENCY_BOUND_SECONDS: z.coerce.number().positive().default(300),
+  ROUTING_RATIO_TOLERANCE: z.coerce.number().min(0).max(1).default(0.1),
+  ROUTING_MEASURE: z.enum(['on', 'off']).optional(),
+  ROUTING_REFRESH_MS: z.coerce.number().int().min(50).default(5000),
+  ROUTING_COUNT_DELAY_MS: z.coerce.number().int().min(0).default(5000),
+  ROUTING_SEED: z.coerce.number().int().optional(),
+  ROUTING_PREFIX_DIGITS: z.coerce.number().int().min(1).max(4).default(2),
+  PROVIDER_PRICES: json(z.record(z.string(), z.record(z.string().regex(/^([A-Z]{2}|default)$/), decimalString))).optional(),
 });
 
 export type Config = {
@@ -158,6 +171,7 @@ export type Config = {
   webhooks: WebhookConfig;
   /** Signs access tokens; unset: one generated and stored in the database (see accounts/access-tokens.ts). */
   tokenSigningKey: string | undefined;
+  routing: RoutingSettings;
   env: NodeJS.ProcessEnv;
 };
 
@@ -251,6 +265,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
     },
     tokenSigningKey: e.TOKEN_SIGNING_KEY,
+    routing: {
+      mode: e.ROUTING_MODE,
+      measure: e.ROUTING_MODE === 'adaptive' || e.ROUTING_MEASURE === 'on',
+      windowSeconds: e.ROUTING_WINDOW_SECONDS,
+      minReports: e.ROUTING_MIN_REPORTS,
+      exploration: e.ROUTING_EXPLORATION,
+      latencyBoundSeconds: e.ROUTING_LATENCY_BOUND_SECONDS,
+      ratioTolerance: e.ROUTING_RATIO_TOLERANCE,
+      refreshMs: e.ROUTING_REFRESH_MS,
+      countDelayMs: e.ROUTING_COUNT_DELAY_MS,
+      seed: e.ROUTING_SEED,
+      prefixDigits: e.ROUTING_PREFIX_DIGITS,
+      providerPrices: e.PROVIDER_PRICES ?? {},
+    },
     env,
   };
 }

@@ -18,6 +18,9 @@ import { createProviders } from './providers/index.ts';
 import { BalanceMonitor } from './providers/balances.ts';
 import { callbackUrl } from './callbacks/urls.ts';
 import type { ProviderRegistry } from './providers/registry.ts';
+import type { Clock } from './shared/random.ts';
+import { registerRouteGauges } from './routing/metrics.ts';
+import { Router } from './routing/router.ts';
 import { systemResolver, type ResolveHost } from './webhooks/addresses.ts';
 import { resolveSecretKey } from './webhooks/secrets.ts';
 import { WebhookWorker } from './webhooks/worker.ts';
@@ -43,6 +46,8 @@ export type Services = {
   stopRevocationListener: () => Promise<void>;
   /** Reads upstream balances now and then (started with the dispatcher). */
   balances: BalanceMonitor;
+  /** Measures providers per destination and decides routes (see routing/router.ts). */
+  router: Router;
   /** Where providers report delivery; both are known once the server listens. */
   callbacks: { secret: string | undefined; baseUrl: string | undefined };
   webhooks: {
@@ -55,7 +60,7 @@ export type Services = {
 };
 
 /** What the outside world looks like to a gateway: the system's resolver, unless a test stands in for DNS. */
-export type Surroundings = { resolveHost?: ResolveHost };
+export type Surroundings = { resolveHost?: ResolveHost; clock?: Clock };
 
 export function createServices(config: Config, logger: Logger, surroundings: Surroundings = {}): Services {
   // main.ts and the CLI open the database (an embedded one when DATABASE_URL is unset) first.
@@ -78,6 +83,8 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     (name, defaultRate, quotas) => () => throttle.take(name, config.providerRates[name] ?? defaultRate, quotas),
     (name) => metrics.unknownStatuses.inc({ provider: name }),
   );
+  const router = new Router({ db, providers, logger, routes: config.routes }, config.routing, surroundings.clock);
+  registerRouteGauges(metrics.registry, router);
   const callbacks: Services['callbacks'] = { secret: undefined, baseUrl: undefined };
   const rateOf = (name: string) => config.providerRates[name] ?? providers.get(name)?.capabilities.maxRequestsPerSecond ?? Infinity;
   // Below one request a second a provider's pace is what limits what reaches it: its submissions
@@ -144,12 +151,13 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
   );
   const webhooks = { worker, secretKey, resolve };
   const accessTokens = new AccessTokens(db, config.tokenSigningKey, secretKey);
-  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, callbacks, rateLimiter, accessTokens, stopRevocationListener, acceptQueue, webhooks };
+  return { config, logger, db, bus, redis, feeds, metrics, providers, dispatcher, balances, router, callbacks, rateLimiter, accessTokens, stopRevocationListener, acceptQueue, webhooks };
 }
 
 export async function closeServices(services: Services): Promise<void> {
   await services.dispatcher.stop();
   await services.balances.stop();
+  await services.router.stop();
   await services.webhooks.worker.stop();
   services.feeds.close();
   await services.stopRevocationListener();

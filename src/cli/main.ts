@@ -14,6 +14,8 @@ import { createInProcessBus, createRedisBus } from '../deliveries/event-bus.ts';
 import { readPhoneCsv, sendCsv } from '../messages/csv-send.ts';
 import { importOptOuts } from '../optouts/optouts.ts';
 import { createProviders } from '../providers/index.ts';
+import { PinError, pinDestination, unpinDestination } from '../routing/pins.ts';
+import { Router } from '../routing/router.ts';
 import { GatewayError } from '../shared/errors.ts';
 import { StartFailure } from '../shared/start-failure.ts';
 
@@ -118,8 +120,13 @@ export function buildCli(): Command {
         const caller = await callerOfAccount(db, options.account);
         if (!caller) throw new UsageError(`no account ${options.account}`);
         const bus = config.redisUrl ? createRedisBus(config.redisUrl, config.redisPrefix, pino({ level: 'silent' })) : createInProcessBus();
+        const logger = pino({ level: 'silent' });
+        const providers = createProviders(config, logger);
+        // Routed as the gateway routes: on the measurements as they stand when the command starts.
+        const router = new Router({ db, providers, logger, routes: config.routes }, config.routing);
+        if (router.adaptive) await router.refresh();
         try {
-          return await sendCsv({ db, bus, config, providers: createProviders(config, pino({ level: 'silent' })) }, caller, options.csv, {
+          return await sendCsv({ db, bus, config, providers, router }, caller, options.csv, {
             message: options.message,
             onProgress: (done, total) => (done === 0 ? progress.start(total, 0) : progress.update(done)),
           });
@@ -166,6 +173,35 @@ export function buildCli(): Command {
       print(await withDb((db) => providerCallbacks(config, db)));
     });
 
+  const routing = program.command('routing').description('adaptive routing: pins and measurements');
+  routing
+    .command('pin')
+    .description('send a destination through one provider whatever the measurements say (every gateway, within ROUTING_REFRESH_MS)')
+    .requiredOption('--destination <destination>', 'a country code (TZ) or a network prefix (+25571)')
+    .requiredOption('--provider <name>', 'the provider')
+    .action(async (options: { destination: string; provider: string }) => {
+      print(await withDb((db) => pinDestination(db, options.destination, options.provider)));
+    });
+  routing
+    .command('unpin')
+    .description('let the measurements decide a destination again')
+    .requiredOption('--destination <destination>', 'a country code (TZ) or a network prefix (+25571)')
+    .action(async (options: { destination: string }) => print(await withDb((db) => unpinDestination(db, options.destination))));
+  routing
+    .command('show')
+    .description('per destination: providers, measurements over ROUTING_WINDOW_SECONDS, share of new traffic (as the `routes` query)')
+    .action(async () => {
+      const config = loadConfig();
+      const logger = pino({ level: 'silent' });
+      print(
+        await withDb(async (db) => {
+          const router = new Router({ db, providers: createProviders(config, logger), logger, routes: config.routes }, { ...config.routing, measure: true });
+          await router.refresh();
+          return router.routes();
+        }),
+      );
+    });
+
   return program;
 }
 
@@ -185,6 +221,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const known =
       error instanceof AccountError ||
       error instanceof UsageError ||
+      error instanceof PinError ||
       error instanceof StartFailure;
     if (error instanceof GatewayError) {
       process.stderr.write(`error: ${error.code}: ${error.message}\n`);

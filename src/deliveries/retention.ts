@@ -152,8 +152,9 @@ async function notePruned(tx: SqlTransaction, removedSeqs: string): Promise<void
 }
 
 /**
- * Deletes final messages created before `cutoff` with their deliveries, a batch at a time, and
- * takes their deliveries out of the accounts' kept counts. Ledger entries stay. A dispatch job
+ * Deletes final messages created before `cutoff` with their deliveries (and the customers'
+ * conversions of them), a batch at a time, and takes their deliveries out of the accounts' kept
+ * counts. Ledger entries stay. A dispatch job
  * may still name one of them (a POLL job waiting to ask about a whole submission): the
  * dispatcher drops what is gone when it comes to it.
  */
@@ -166,7 +167,9 @@ async function removeMessagesBefore(sql: OneConnection, cutoff: number): Promise
            SELECT id FROM messages WHERE created_at < $1 AND status IN ('DELIVERED', 'PARTIALLY_DELIVERED', 'FAILED', 'CANCELED')
            ORDER BY created_at LIMIT ${MESSAGE_BATCH} FOR UPDATE SKIP LOCKED
          ), deliveries_gone AS (
-           DELETE FROM deliveries d WHERE d.message_id IN (SELECT id FROM old) RETURNING d.account_id, d.status::text AS status
+           DELETE FROM deliveries d WHERE d.message_id IN (SELECT id FROM old) RETURNING d.id, d.account_id, d.status::text AS status
+         ), conversions_gone AS (
+           DELETE FROM delivery_conversions c WHERE c.delivery_id IN (SELECT id FROM deliveries_gone)
          ), counts AS (
            SELECT account_id, ${countsByStatus('status')}
            FROM deliveries_gone GROUP BY account_id

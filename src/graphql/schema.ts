@@ -7,6 +7,7 @@ import '../deliveries/schema.ts';
 import '../deliveries/summary.ts';
 import '../webhooks/schema.ts';
 import '../optouts/schema.ts';
+import '../routing/schema.ts';
 import { builder } from './builder.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -10,13 +10,17 @@ import { GroupCommit, type Outcome } from '../shared/group-commit.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { isoFormatter } from '../shared/iso-dates.ts';
 import { excludeOptedOut, optOutKey } from '../optouts/optouts.ts';
+import type { StoredRouting } from '../routing/explanation.ts';
 import type { RejectedRecipient } from './recipients.ts';
 import type { SendPlan } from './send-plan.ts';
 
 export type AcceptRequest = { caller: Caller; plan: SendPlan };
 
 /** A message as accepted: what sendSms answers with, straight from what was written. */
-export type AcceptedMessage = MessageSnapshot & { deliveries: DeliveryWithRelations[] };
+export type AcceptedMessage = MessageSnapshot & { deliveries: AcceptedDelivery[] };
+
+/** A delivery as accepted, with why its route's first provider was chosen (adaptive routing only). */
+export type AcceptedDelivery = DeliveryWithRelations & { routing?: StoredRouting };
 
 export type Accepted = {
   messageId: string;
@@ -209,7 +213,7 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
     updatedAt: now,
   };
   const deliveries = plan.deliveries.map(
-    (planned): DeliveryWithRelations => ({
+    (planned): AcceptedDelivery => ({
       id: newId(),
       messageId: id,
       accountId: caller.accountId,
@@ -222,6 +226,7 @@ function messageOf(caller: Caller, plan: SendPlan, now: Date): AcceptedMessage {
       price: planned.price,
       status,
       route: planned.route,
+      routing: planned.routing,
       routeIndex: 0,
       provider: null,
       providerMessageId: null,
@@ -323,6 +328,7 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
           price: d.price.toString(),
           route: d.route,
           job: jobIdOf.get(d.id)!,
+          routing: d.routing,
         })),
       ),
     ),

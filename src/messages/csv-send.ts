@@ -34,7 +34,7 @@ export async function readPhoneCsv(file: string): Promise<{ rows: Row[]; phoneCo
  * sendSms (validated, priced, debited, queued); the running gateway dispatches them.
  */
 export async function sendCsv(
-  services: Pick<Services, 'db' | 'bus' | 'config' | 'providers'>,
+  services: Pick<Services, 'db' | 'bus' | 'config' | 'providers'> & Partial<Pick<Services, 'router'>>,
   caller: Caller,
   file: string,
   options: { message?: string; onProgress?: (done: number, total: number) => void },
@@ -59,7 +59,7 @@ export async function sendCsv(
           : { message: text, recipients: chunk.map((row) => row[phoneColumn]!) },
       );
       if (!checked.success) throw validationError({ issues: checked.error.issues });
-      const plan = planSend(checked.data, caller, services.config, services.providers);
+      const plan = planSend(checked.data, caller, services.config, services.providers, { router: services.router });
       // Acceptance leaves out opted-out numbers: its answer says who was sent to.
       const accepted = await acceptSend(services, caller, plan);
       result.messages += 1;

@@ -121,7 +121,7 @@ builder.mutationField('sendSms', (t) =>
         const replay = await findByReference(services.db, caller, input.reference, hashRequest(input, senderId));
         if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
       }
-      const plan = planSend(input, caller, services.config, services.providers);
+      const plan = planSend(input, caller, services.config, services.providers, { router: services.router });
       return services.acceptQueue.submit({ caller, plan });
     },
   }),
@@ -137,7 +137,7 @@ builder.queryField('smsQuote', (t) =>
       const plan = await withoutOptedOut(
         ctx.services.db,
         ctx.caller.accountId,
-        planSend(input, ctx.caller, ctx.services.config, ctx.services.providers, { quote: true }),
+        planSend(input, ctx.caller, ctx.services.config, ctx.services.providers, { quote: true, router: ctx.services.router }),
       );
       const account = await ctx.services.db.account.findUniqueOrThrow({
         where: { id: ctx.caller.accountId },

@@ -3,6 +3,8 @@ import type { Caller } from '../accounts/caller.ts';
 import type { Config } from '../config.ts';
 import { GatewayError } from '../shared/errors.ts';
 import type { ProviderRegistry } from '../providers/registry.ts';
+import type { Routed, StoredRouting } from '../routing/explanation.ts';
+import type { Router } from '../routing/router.ts';
 import { analyseText, MAX_SEGMENTS, type SmsEncoding } from './encoding.ts';
 import { whyNotCarried } from '../providers/capabilities.ts';
 import type { Cargo } from '../providers/types.ts';
@@ -31,6 +33,8 @@ export type PlannedDelivery = {
   segments: number;
   price: Decimal;
   route: string[];
+  /** Why the route's first provider was chosen, under adaptive routing (see routing/). */
+  routing?: StoredRouting;
 };
 
 export type SendPlan = {
@@ -60,7 +64,7 @@ export function planSend(
   caller: Caller,
   config: Pick<Config, 'defaultCountry' | 'defaultSenderId' | 'priceTable' | 'routes'>,
   providers: ProviderRegistry,
-  options: { quote?: boolean } = {},
+  options: { quote?: boolean; router?: Router } = {},
 ): SendPlan {
   const senderId = input.senderId ?? config.defaultSenderId;
   const requestedProvider = input.provider ?? null;
@@ -88,8 +92,12 @@ export function planSend(
   if (!input.personalized?.length) sharedText = assertFits(input.message);
   const byCountry = new Map<
     string,
-    { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal>; carried: Map<string, CarriedRoute>; sharedCarried?: CarriedRoute }
+    { route: string[]; segmentPrice: Decimal; prices: Map<number, Decimal>; carried: Map<string, CarriedRoute>; sharedCarried?: CarriedRoute; fixed?: Routed }
   >();
+  // Adaptive routing puts the provider measured best for each destination first (and a few on
+  // another, to keep measuring them); a quote shows the choice and explores nothing.
+  const router = options.router?.adaptive ? options.router : undefined;
+  const fixedBy = caller.isTest ? 'test-account' : requestedProvider ? 'requested' : undefined;
   const countryOf = (country: string) => {
     let known = byCountry.get(country);
     if (!known) {
@@ -144,7 +152,15 @@ export function planSend(
       country.prices.set(analysis.segments, price);
     }
     segmentsBought.set(target.country, (segmentsBought.get(target.country) ?? 0) + analysis.segments);
-    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route: carried.route });
+    let { route } = carried;
+    let routing: StoredRouting | undefined;
+    if (router) {
+      const routed = fixedBy
+        ? (country.fixed ??= router.fixed(fixedBy, target.country, carried.route))
+        : router.route(target.country, target.e164, carried.route, !options.quote);
+      ({ route, routing } = routed);
+    }
+    deliveries.push({ recipient: target.e164, country: target.country, body, variables, segments: analysis.segments, price, route, routing });
   }
   let cost = new Decimal(0);
   for (const [country, bought] of segmentsBought) cost = cost.plus(byCountry.get(country)!.segmentPrice.times(bought));

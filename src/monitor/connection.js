@@ -34,8 +34,17 @@ const MESSAGE = `query MonitorMessage($id: ID!) {
       node {
         id recipient status provider errorCode errorMessage sentAt deliveredAt cost
         attempts { provider at outcome errorCode errorMessage }
+        routing { mode explored reason }
       }
     }
+  }
+}`;
+
+// Admin keys only: for other keys the page leaves routes out.
+const ROUTES = `query MonitorRoutes {
+  routes {
+    destination pinned
+    providers { provider share deliveryRatio medianDeliverySeconds p90DeliverySeconds pricePerDelivered reports conversions errors outOfCredit state }
   }
 }`;
 
@@ -75,7 +84,10 @@ export function connectMonitor({ url, key, dashboard, onState }) {
       client.subscribe({ query: document, variables }, {
         next: (value) => (result = value),
         error: (error) => reject(asError(error)),
-        complete: () => (result?.errors?.length ? reject(new Error(result.errors[0].message)) : resolve(result.data)),
+        complete: () =>
+          result?.errors?.length
+            ? reject(Object.assign(new Error(result.errors[0].message), { code: result.errors[0].extensions?.code }))
+            : resolve(result.data),
       });
     });
 
@@ -113,6 +125,7 @@ export function connectMonitor({ url, key, dashboard, onState }) {
   return {
     message: (id) =>
       query(MESSAGE, { id }).then((data) => data.message && { ...data.message, deliveries: data.deliveryReports.edges.map((edge) => edge.node) }),
+    routes: () => query(ROUTES).then((data) => data.routes),
     stop() {
       stopped = true;
       client.dispose();

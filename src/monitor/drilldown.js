@@ -47,6 +47,7 @@ export function createDrilldown({ panel, body, close }) {
               .join(' · '),
           ),
           d.errorCode ? element('p', { className: 'error' }, element('code', { textContent: d.errorCode }), ` ${d.errorMessage ?? ''}`) : null,
+          d.routing ? element('p', { className: 'routing muted', textContent: `routing (${d.routing.mode}${d.routing.explored ? ', explored' : ''}): ${d.routing.reason}` }) : null,
           d.attempts.length === 0
             ? element('p', { className: 'muted', textContent: 'No attempt yet.' })
             : element(

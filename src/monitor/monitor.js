@@ -5,6 +5,7 @@ import { connectMonitor } from './connection.js';
 import { Dashboard, FINAL_STATUSES } from './dashboard.js';
 import { createDrilldown } from './drilldown.js';
 import { copyId, element, formatCount } from './format.js';
+import { createRoutesPanel } from './routes.js';
 import { createTable } from './table.js';
 
 const $ = (id) => document.getElementById(id);
@@ -39,6 +40,7 @@ const table = createTable({
   }),
 });
 const drilldown = createDrilldown({ panel: $('drilldown'), body: $('drilldown-body'), close: $('drilldown-close') });
+const routes = createRoutesPanel({ section: $('routes'), table: $('routes-table') });
 // For a person (or a test) looking at the page from the console.
 globalThis.monitor = { get dashboard() { return dashboard; }, rateChart: rateChart.chart, providerChart: providerChart.chart };
 
@@ -141,6 +143,8 @@ function connect(key) {
       if (state === 'wrong-key') sessionStorage.removeItem(KEY);
     },
   });
+  const current = connection;
+  routes.follow(() => current.routes());
 }
 
 $('connect').addEventListener('submit', (event) => {
@@ -152,6 +156,7 @@ $('connect').addEventListener('submit', (event) => {
 $('forget').addEventListener('click', () => {
   connection?.stop();
   connection = undefined;
+  routes.stop();
   sessionStorage.removeItem(KEY);
   $('key').value = '';
   setState('idle');

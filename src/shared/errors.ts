@@ -31,6 +31,10 @@ export const ERROR_CODES = [
   'INVALID_AMOUNT',
   // Added here: revokeApiKey with an id that is none of the caller's keys.
   'API_KEY_NOT_FOUND',
+  // Added here (adaptive routing): reportConversion with an id that is none of the caller's
+  // deliveries, or of a delivery no provider took.
+  'DELIVERY_NOT_FOUND',
+  'DELIVERY_NOT_SENT',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { PROVIDER_MODULES } from '../providers/index.ts';
 import type { ProviderModule } from '../providers/module.ts';
-import { mixedOutcomes, type SimulatedOutcome, type SimulatorServer } from '../providers/simulator/server.ts';
+import { mixedOutcomes, scenarioProblem, type Scenario, type SimulatedOutcome, type SimulatorServer } from '../providers/simulator/server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -15,8 +15,20 @@ const { values } = parseArgs({
     'callback-secret': { type: 'string', default: process.env.CALLBACK_SECRET },
     /** A mix of fates instead of the last-digit rule, e.g. delivered=90,failed=7,expired=2,rejected=1. */
     mix: { type: 'string' },
+    /** Scenarios by provider, e.g. {"mifumo": {"changes": [{"atMs": 60000, "deliveryRatio": 0.6}]}} (see SimulatorServer). */
+    scenario: { type: 'string' },
   },
 });
+
+function parseScenarios(text: string): Record<string, Scenario> {
+  const scenarios = JSON.parse(text) as Record<string, unknown>;
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    if (!PROVIDER_MODULES.some((module) => module.name === name)) throw new Error(`--scenario: "${name}" is not a provider`);
+    const problem = scenarioProblem(scenario);
+    if (problem) throw new Error(`--scenario ${name}: ${problem}`);
+  }
+  return scenarios as Record<string, Scenario>;
+}
 
 function parseMix(text: string): Partial<Record<SimulatedOutcome, number>> {
   return Object.fromEntries(
@@ -32,12 +44,14 @@ function parseMix(text: string): Partial<Record<SimulatedOutcome, number>> {
 }
 
 const basePort = Number(values['base-port']);
+const scenarios = values.scenario ? parseScenarios(values.scenario) : {};
 const simulators: Array<{ module: ProviderModule<unknown>; sim: SimulatorServer }> = [];
 for (const [i, module] of PROVIDER_MODULES.entries()) {
   const sim = module.createSimulator(module.simulatorConfig, {
     port: basePort ? basePort + i : 0,
     reportDelayMs: Number(values['report-delay-ms']),
     ...(values.mix ? { outcomeFor: mixedOutcomes(parseMix(values.mix)) } : {}),
+    scenario: scenarios[module.name],
   });
   await sim.start();
   if (values.gateway && values['callback-secret']) {
@@ -58,7 +72,8 @@ process.stdout.write(
     {
       simulators: Object.fromEntries(simulators.map(({ module, sim }) => [module.name, sim.url])),
       env,
-      control: 'POST <url>/__simulator/faults {"kind":"http500|http429|timeout|slow|malformed","times":1}; GET <url>/__simulator/requests',
+      control:
+        'POST <url>/__simulator/faults {"kind":"http500|http429|timeout|slow|malformed","times":1}; POST <url>/__simulator/scenario {"deliveryRatio":0.6,"reportDelayMs":2000,"changes":[{"atMs":60000,"deliveryRatio":1}]}; GET <url>/__simulator/requests',
     },
     null,
     2,

@@ -18,6 +18,7 @@ import { suitePostgres, suiteRedis } from '../support/services.ts';
 import { cpuMeter, type CpuSpent } from './cpu.ts';
 import { benchFanOut, benchReports, type Target } from './history.ts';
 import { latencySummary, numbers, percentile, post, postRaw, runLoad } from './load.ts';
+import { benchRouting } from './routing.ts';
 
 const SEND = 'mutation ($input: SendSmsInput!) { sendSms(input: $input) { message { id } } }';
 const NOOP = '{ __typename }';
@@ -142,9 +143,9 @@ const baseEnv = {
 };
 
 // `npm run bench` runs every section and writes BENCHMARKS.md; `npm run bench -- fanout` (or
-// `throughput`, `reports`) runs those only and prints them. BENCH_GATEWAY_NODE_ARGS adds Node
+// `throughput`, `reports`, `routing`) runs those only and prints them. BENCH_GATEWAY_NODE_ARGS adds Node
 // options to the gateway (for example `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it).
-const SECTIONS = ['throughput', 'reports', 'fanout'];
+const SECTIONS = ['throughput', 'reports', 'fanout', 'routing'];
 const asked = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 const sections = new Set(asked.length > 0 ? asked : SECTIONS);
 const targets: Target[] = [];
@@ -415,6 +416,28 @@ try {
       gateways.pop();
     }
     say();
+  }
+
+  if (sections.has('routing')) {
+    await benchRouting(
+      {
+        ...bench,
+        drained,
+        startGateway: async (env) => {
+          const gateway = await startGateway(env);
+          gateways.push(gateway);
+          return {
+            ...gateway,
+            stop: async () => {
+              await gateway.stop();
+              gateways.splice(gateways.indexOf(gateway), 1);
+            },
+          };
+        },
+        cpuOf: (gateway) => cpuMeter({ gateway: gateway.child.pid!, postmaster, redis: redisPid }),
+      },
+      baseEnv,
+    );
   }
 
   say('## Targets (issues 10, 11 and 18), from this run');

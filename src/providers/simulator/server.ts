@@ -1,6 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom, type Clock, type Random } from '../../shared/random.ts';
 
 /**
  * The common part of the upstream simulators: an HTTP server on loopback that records what it
@@ -49,6 +50,30 @@ export type SimulatorOptions = {
   reportDelayMs?: number;
   /** The fate of each recipient (and text, where a simulator tells); by default decided by the last digit (see lastDigitOutcome). */
   outcomeFor?: (recipient: string, text?: string) => SimulatedOutcome;
+  /** How the provider behaves over time, on top of `outcomeFor` (also settable at POST /__simulator/scenario). */
+  scenario?: Scenario;
+  /** The scenario's clock (tests move it by hand); the report delay itself is real time. */
+  clock?: Clock;
+};
+
+/** What a scenario sets; each change sets some of it again. */
+export type ScenarioSettings = {
+  /** Of the messages `outcomeFor` would deliver, the share DELIVERED; the others end as `failAs`. */
+  deliveryRatio?: number;
+  failAs?: Extract<SimulatedOutcome, 'FAILED' | 'EXPIRED'>;
+  /** Delay between accepting a message and its final status. */
+  reportDelayMs?: number;
+};
+
+/**
+ * A provider that misbehaves on demand: a delivery ratio, a report delay, and changes to them
+ * from a given time on (ms after the scenario was set, by its clock), e.g. accepted then FAILED
+ * for 40% from the tenth minute: {"deliveryRatio": 1, "changes": [{"atMs": 600000, "deliveryRatio": 0.6}]}.
+ */
+export type Scenario = ScenarioSettings & {
+  changes?: Array<ScenarioSettings & { atMs: number }>;
+  /** Seeds the draws that decide which messages fail (default 1): the same scenario, the same fates. */
+  seed?: number;
 };
 
 /**
@@ -90,8 +115,9 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
   /** Provider-side settings a dashboard would hold (Mifumo's webhook URL...); set with POST /__simulator/settings. */
   readonly settings: Record<string, unknown> = {};
   readonly callbacks: SentCallback[] = [];
-  readonly reportDelayMs: number;
   readonly outcomeFor: (recipient: string, text?: string) => SimulatedOutcome;
+  private readonly clock: Clock;
+  private scenario: { settings: Scenario; since: number; draw: Random } | undefined;
   private readonly routes: Route[] = [];
   private readonly settingListeners: Array<(settings: Record<string, unknown>) => void> = [];
   private faults: FaultRule[] = [];
@@ -105,9 +131,37 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
     private readonly options: SimulatorOptions = {},
   ) {
     super();
-    this.reportDelayMs = options.reportDelayMs ?? 200;
-    this.outcomeFor = options.outcomeFor ?? lastDigitOutcome;
+    const outcomeOf = options.outcomeFor ?? lastDigitOutcome;
+    this.outcomeFor = (recipient, text) => this.underScenario(outcomeOf(recipient, text));
+    this.clock = options.clock ?? Date.now;
+    if (options.scenario) this.setScenario(options.scenario);
     this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  /** Delay between accepting a message and its final status, as the scenario has it now. */
+  get reportDelayMs(): number {
+    return this.scenarioNow().reportDelayMs ?? this.options.reportDelayMs ?? 200;
+  }
+
+  /** Starts `scenario` now (its changes count from now); undefined: behave as configured. */
+  setScenario(scenario: Scenario | undefined): void {
+    this.scenario = scenario && { settings: scenario, since: this.clock(), draw: seededRandom(scenario.seed ?? 1) };
+  }
+
+  /** The scenario's settings with every change due by now applied. */
+  scenarioNow(): ScenarioSettings {
+    if (!this.scenario) return {};
+    const elapsed = this.clock() - this.scenario.since;
+    const { changes = [], seed: _, ...settings } = this.scenario.settings;
+    const now: ScenarioSettings = { ...settings };
+    for (const { atMs, ...change } of [...changes].sort((a, b) => a.atMs - b.atMs)) if (atMs <= elapsed) Object.assign(now, change);
+    return now;
+  }
+
+  private underScenario(outcome: SimulatedOutcome): SimulatedOutcome {
+    if (outcome !== 'DELIVERED' || !this.scenario) return outcome;
+    const { deliveryRatio = 1, failAs = 'FAILED' } = this.scenarioNow();
+    return this.scenario.draw() < deliveryRatio ? 'DELIVERED' : failAs;
   }
 
   get url(): string {
@@ -284,6 +338,13 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
       this.injectFault({ ...rule, times: rule.times ?? 1 });
       return { status: 200, body: { faults: this.faults } };
     }
+    if (request.method === 'POST' && path === '/scenario') {
+      const problem = scenarioProblem(body);
+      if (problem) return { status: 400, body: { error: problem } };
+      this.setScenario(body === null ? undefined : (body as Scenario));
+      return { status: 200, body: { scenario: this.scenario?.settings ?? null, now: this.scenarioNow() } };
+    }
+    if (request.method === 'GET' && path === '/scenario') return { status: 200, body: { scenario: this.scenario?.settings ?? null, now: this.scenarioNow() } };
     if (request.method === 'POST' && path === '/settings' && body && typeof body === 'object') {
       this.configure(body as Record<string, unknown>);
       return { status: 200, body: this.settings };
@@ -294,6 +355,29 @@ export class SimulatorServer extends EventEmitter<{ request: [RecordedRequest]; 
     }
     return { status: 404, body: { error: 'unknown simulator control endpoint' } };
   }
+}
+
+/** Why a control body is not a scenario (null clears it), or undefined. */
+export function scenarioProblem(body: unknown): string | undefined {
+  if (body === null) return undefined;
+  if (!body || typeof body !== 'object') return 'expected {"deliveryRatio": 0..1, "failAs": "FAILED|EXPIRED", "reportDelayMs": n, "changes": [{"atMs": n, ...}], "seed": n}';
+  const settings = (s: Record<string, unknown>): string | undefined => {
+    if (s.deliveryRatio !== undefined && !(typeof s.deliveryRatio === 'number' && s.deliveryRatio >= 0 && s.deliveryRatio <= 1)) return 'deliveryRatio: a number from 0 to 1';
+    if (s.failAs !== undefined && s.failAs !== 'FAILED' && s.failAs !== 'EXPIRED') return 'failAs: FAILED or EXPIRED';
+    if (s.reportDelayMs !== undefined && !(typeof s.reportDelayMs === 'number' && s.reportDelayMs >= 0)) return 'reportDelayMs: a number of ms';
+    return undefined;
+  };
+  const scenario = body as Record<string, unknown>;
+  const problem = settings(scenario);
+  if (problem) return problem;
+  if (scenario.changes === undefined) return undefined;
+  if (!Array.isArray(scenario.changes)) return 'changes: a list of {"atMs": n, ...settings}';
+  for (const change of scenario.changes as unknown[]) {
+    if (!change || typeof change !== 'object' || typeof (change as { atMs?: unknown }).atMs !== 'number') return 'changes: each needs "atMs"';
+    const wrong = settings(change as Record<string, unknown>);
+    if (wrong) return `changes: ${wrong}`;
+  }
+  return undefined;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
