@@ -98,7 +98,9 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
       providers,
       logger,
       health: new ProviderHealth(db),
-      submissionTurn: (provider) => (paced(provider.name) ? throttle.takeSubmission(provider.name, rateOf(provider.name)) : undefined),
+      submissionTurn: (provider, maxWaitMs) =>
+        paced(provider.name) ? throttle.takeSubmission(provider.name, rateOf(provider.name), maxWaitMs) : undefined,
+      paced,
     },
     {
       batchSize: config.dispatch.batchSize,
@@ -130,7 +132,11 @@ export function createServices(config: Config, logger: Logger, surroundings: Sur
     submissionSize: (provider) => providers.get(provider)?.capabilities.maxBatchSize ?? 1000,
     paced,
   };
-  const acceptQueue = createAcceptQueue({ db, bus, metrics, handOver, onAccepted: () => dispatcher.wake() });
+  const acceptQueue = createAcceptQueue({ db, bus, metrics, handOver, onAccepted: (pacedWork) => {
+      dispatcher.wake();
+      if (pacedWork) dispatcher.wakePaced();
+    },
+  });
   let key: Promise<Buffer> | undefined;
   const secretKey = () =>
     (key ??= resolveSecretKey(db, config.webhooks.secretKey).catch((error: unknown) => {

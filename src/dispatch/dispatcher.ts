@@ -15,8 +15,9 @@ import type { FoundSubmission, OutboundSms, SmsProvider, StatusQuery, SubmitOutc
 import { newId } from '../shared/ids.ts';
 import { groupBy } from '../shared/group-by.ts';
 import { PACED } from '../providers/http.ts';
-import { applyJobChanges, claimWork, extendClaims, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
+import { applyJobChanges, claimPacedWork, claimWork, extendClaims, pacedWorkWaits, JobChanges, markSubmitting, releaseClaims, type Job, type WorkItem } from './jobs.ts';
 import { QueueVacuum } from './queue-vacuum.ts';
+import { Signal } from '../shared/signal.ts';
 import { Throttled } from './throttle.ts';
 import { refundUndelivered } from './refunds.ts';
 import { pollDelayMs, retryDelayMs, type RetryPolicy } from './retry-policy.ts';
@@ -32,6 +33,8 @@ const COMMIT_ATTEMPTS = 6;
  * dispatcher: what is handed over waits for its lease after a crash, what is queued does not.
  */
 const MAX_HANDED_OVER = 5_000;
+/** Longest a dispatcher holding a paced provider's work waits for the provider's turn (other dispatchers may have it first). */
+const MAX_PACED_TURN_WAIT_MS = 10_000;
 
 export type DispatcherOptions = {
   batchSize: number;
@@ -69,6 +72,9 @@ export class Dispatcher {
   private handedOverCount = 0;
   private readonly pollTimers = new Set<NodeJS.Timeout>();
   private readonly vacuum: QueueVacuum;
+  private readonly pacedProviders: string[];
+  private readonly pacedWork = new Signal();
+  private pacedLoops: Array<Promise<void>> = [];
 
   constructor(
     private readonly deps: {
@@ -76,24 +82,36 @@ export class Dispatcher {
       providers: ProviderRegistry;
       logger: Logger;
       health?: ProviderHealth;
-      /** Waits for a paced provider's turn for a submission (see throttle.ts takeSubmission); absent: none. */
-      submissionTurn?: (provider: SmsProvider) => Promise<void> | undefined;
+      /**
+       * Waits for a paced provider's turn for a submission, at most `maxWaitMs` (see throttle.ts
+       * takeSubmission); absent: none.
+       */
+      submissionTurn?: (provider: SmsProvider, maxWaitMs?: number) => Promise<void> | undefined;
+      /** Whether a provider is paced: its work waits in a queue of its own (see runPaced). */
+      paced?: (provider: string) => boolean;
     } & Publisher,
     private readonly options: DispatcherOptions,
   ) {
     this.vacuum = new QueueVacuum(deps.db, deps.logger);
+    this.pacedProviders = deps.paced ? deps.providers.enabledNames().filter(deps.paced) : [];
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    this.pacedLoops = this.pacedProviders.map((name) => this.runPaced(name));
   }
 
   /** Runs a round now instead of at the next interval (after new work was queued). */
   wake(): void {
     this.pendingWake = true;
     this.wakeUp?.();
+  }
+
+  /** Looks at the paced providers' queues now (work for one of them was queued). */
+  wakePaced(): void {
+    this.pacedWork.notify();
   }
 
   /** Whether acceptance may write new work as held by this dispatcher and hand it over (see handOver). */
@@ -127,8 +145,10 @@ export class Dispatcher {
     if (!this.loop) return;
     this.running = false;
     this.wakeUp?.();
-    await this.loop;
+    this.pacedWork.notify();
+    await Promise.all([this.loop, ...this.pacedLoops]);
     this.loop = undefined;
+    this.pacedLoops = [];
     for (const timer of this.pollTimers) clearTimeout(timer);
     this.pollTimers.clear();
     this.handedOver = [];
@@ -157,7 +177,7 @@ export class Dispatcher {
         claimedAt = Date.now();
         try {
           const room = batchSize - items.length;
-          const found = await claimWork(this.deps.db, this.worker, room, this.options.leaseMs);
+          const found = await claimWork(this.deps.db, this.worker, room, this.options.leaseMs, this.pacedProviders);
           queueFull = found.items.length + found.gone.length >= room;
           items.push(...found.items);
           if (found.gone.length > 0) void this.forget(found.gone);
@@ -181,6 +201,41 @@ export class Dispatcher {
     // Every round runs to its end: a claim still being submitted must not be handed back.
     await Promise.allSettled([...rounds]);
     await this.vacuum.idle();
+  }
+
+  /**
+   * A paced provider's queue, worked by whichever dispatcher has the provider's turn (shared
+   * through Redis by every process): when work waits there, it waits for the turn first and
+   * claims after, all of what waits up to one submission's worth. So whatever waited leaves
+   * together, however many processes accepted it, rather than a share of it with each. A turn
+   * whose work another dispatcher took first goes unused.
+   */
+  private async runPaced(name: string): Promise<void> {
+    const provider = this.deps.providers.get(name)!;
+    const size = provider.capabilities.maxBatchSize;
+    const maxWaitMs = Math.min(this.options.leaseMs / 4, MAX_PACED_TURN_WAIT_MS);
+    while (this.running) {
+      try {
+        if (!(await pacedWorkWaits(this.deps.db, name))) {
+          await this.pacedWork.wait(this.options.pollIntervalMs);
+          continue;
+        }
+        if ((await this.turnOf(provider, maxWaitMs)) !== undefined) continue;
+        const found = await claimPacedWork(this.deps.db, this.worker, name, size, this.options.leaseMs);
+        if (found.gone.length > 0) void this.forget(found.gone);
+        const { going, left } = fill(found.items, size);
+        if (going.length > 0) await this.work(going, name);
+        if (left.length > 0) {
+          // After the work: a job cut in two gave its part that went to a job of its own first.
+          const back = new JobChanges();
+          for (const job of new Set(left.map((item) => item.job))) back.release(job, new Date(), job.attempt - 1, job.unconfirmedSince);
+          await applyJobChanges(this.deps.db, this.worker, back, this.options.leaseMs);
+        }
+      } catch (error) {
+        this.deps.logger.error({ err: error, provider: name }, 'paced dispatch round failed');
+        await this.pacedWork.wait(this.options.pollIntervalMs);
+      }
+    }
   }
 
   /** Reports kept for a submission that never came (a provider's mistake, or another gateway's) go after a week. */
@@ -224,7 +279,8 @@ export class Dispatcher {
     );
   }
 
-  private async work(items: WorkItem[]): Promise<void> {
+  /** Works claimed items; `turnTaken`: a paced provider whose turn for one submission this worker has already. */
+  private async work(items: WorkItem[], turnTaken?: string): Promise<void> {
     const live: WorkItem[] = [];
     const changes = new JobChanges();
     for (const item of items) {
@@ -242,7 +298,7 @@ export class Dispatcher {
     // Every group runs to its end before the round does, whatever happens to the others: a round
     // that ended early would let shutdown hand back claims still being submitted.
     const results = await Promise.allSettled([
-      ...[...byProvider.values()].map((list) => this.submitAll(list)),
+      ...[...byProvider].map(([name, list]) => this.submitAll(list, name === turnTaken)),
       ...pollGroups.map((group) => this.poll(group)),
       applyJobChanges(this.deps.db, this.worker, changes, this.options.leaseMs),
     ]);
@@ -257,11 +313,11 @@ export class Dispatcher {
   }
 
   /** One provider's submissions of a round, one after another (its pace is per request). */
-  private async submitAll(submissions: Submission[]): Promise<void> {
-    for (const submission of submissions) await this.submit(submission);
+  private async submitAll(submissions: Submission[], turnTaken: boolean): Promise<void> {
+    for (const [i, submission] of submissions.entries()) await this.submit(submission, turnTaken && i === 0);
   }
 
-  private async submit({ reference, providerName, senderId, items: claimed }: Submission): Promise<void> {
+  private async submit({ reference, providerName, senderId, items: claimed }: Submission, turnTaken = false): Promise<void> {
     const provider = providerName ? this.deps.providers.get(providerName) : undefined;
     if (!provider) {
       const reason = `provider ${providerName || '(none)'} is not enabled`;
@@ -282,7 +338,7 @@ export class Dispatcher {
       text: item.text,
       ...(item.variables ? { template: { text: item.template, variables: item.variables as Record<string, string> } } : {}),
     }));
-    const turn = await this.turnOf(provider);
+    const turn = turnTaken ? undefined : await this.turnOf(provider);
     if (turn !== undefined) {
       await this.settleFailures(held, provider.name, held.map((item) => ({ ...failure(item.id, PACED, 'waiting for the provider\'s pace', false), retryAfterMs: turn })));
       return;
@@ -303,9 +359,9 @@ export class Dispatcher {
   }
 
   /** Undefined when a submission to `provider` may go now; otherwise how long until its turn. */
-  private async turnOf(provider: SmsProvider): Promise<number | undefined> {
+  private async turnOf(provider: SmsProvider, maxWaitMs?: number): Promise<number | undefined> {
     try {
-      await this.deps.submissionTurn?.(provider);
+      await this.deps.submissionTurn?.(provider, maxWaitMs);
       return undefined;
     } catch (error) {
       if (error instanceof Throttled) return error.retryInMs;
@@ -664,6 +720,26 @@ async function submissionsOfOthers<F extends FoundSubmission & { recipient: stri
   );
   const taken = new Set(rows.map((row) => `${row.providerMessageId}\u0000${row.recipient}`));
   return new Set(found.filter((f) => taken.has(`${f.providerMessageId}\u0000${f.recipient}`)));
+}
+
+/**
+ * One submission's worth of claimed work, `size` deliveries: whole jobs first, then part of
+ * the next to fill it (the part becomes a job of its own, see planSubmissions); the rest is left.
+ */
+function fill(items: WorkItem[], size: number): { going: WorkItem[]; left: WorkItem[] } {
+  const going: WorkItem[] = [];
+  const left: WorkItem[] = [];
+  for (const job of groupBy(items, (item) => item.job.id).values()) {
+    if (going.length + job.length <= size) going.push(...job);
+    else left.push(...job);
+  }
+  const room = size - going.length;
+  if (room > 0 && left.length > 0) {
+    const cut = left.filter((item) => item.job === left[0]!.job).slice(0, room);
+    going.push(...cut);
+    return { going, left: left.filter((item) => !cut.includes(item)) };
+  }
+  return { going, left };
 }
 
 function failure(deliveryId: string, errorCode: string, errorMessage: string, permanent: boolean) {

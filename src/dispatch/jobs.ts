@@ -51,16 +51,16 @@ export type Claimed = { items: WorkItem[]; gone: Array<{ job: Job; deliveryId: s
  * lease ends (run_at moves with it), so the index walk for due work never passes over the jobs
  * being worked.
  */
-const CLAIM = {
-  name: 'jobs-claim',
+const claimStatement = (name: string, which: string, within: string) => ({
+  name,
   text: `
     WITH candidates AS (
       SELECT id, run_at, cardinality(delivery_ids) AS n FROM dispatch_jobs
-      WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+      WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now()) AND ${which}
       ORDER BY run_at
       LIMIT $2
     ), within AS (
-      SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE running - n < $4
+      SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE ${within}
     ), due AS (
       SELECT id, locked_by, locked_until FROM dispatch_jobs
       WHERE id = ANY(ARRAY(SELECT id FROM within)) AND (locked_until IS NULL OR locked_until < now())
@@ -86,7 +86,13 @@ const CLAIM = {
       WHERE d.id = x.id
     ) w ON true
     ORDER BY c.id, x.n`,
-};
+});
+
+/** Any work but that of the paced providers ($5), which waits for their turn (see claimPacedWork). */
+const CLAIM = claimStatement('jobs-claim', `(paced_provider IS NULL OR paced_provider <> ALL($5::text[]))`, `running - n < $4`);
+/** A paced provider's work, one submission's worth and the job that fills it (see Dispatcher.runPaced). */
+const CLAIM_PACED = claimStatement('jobs-claim-paced', `paced_provider = $5`, `running - n < $4`);
+
 
 type ClaimRow = Partial<DispatchDelivery> & {
   jobId: string;
@@ -98,8 +104,28 @@ type ClaimRow = Partial<DispatchDelivery> & {
   wantedId: string;
 };
 
-export async function claimWork(db: Db, worker: string, maxDeliveries: number, leaseMs: number): Promise<Claimed> {
-  const rows = await sqlOf(db).query<ClaimRow>(CLAIM, [worker, maxDeliveries, leaseMs, maxDeliveries]);
+export async function claimWork(db: Db, worker: string, maxDeliveries: number, leaseMs: number, pacedProviders: readonly string[] = []): Promise<Claimed> {
+  return claimedFrom(await sqlOf(db).query<ClaimRow>(CLAIM, [worker, maxDeliveries, leaseMs, maxDeliveries, pacedProviders]));
+}
+
+/** Claims the work queued for the paced provider `provider` (see Dispatcher.runPaced), like claimWork. */
+export async function claimPacedWork(db: Db, worker: string, provider: string, maxDeliveries: number, leaseMs: number): Promise<Claimed> {
+  return claimedFrom(await sqlOf(db).query<ClaimRow>(CLAIM_PACED, [worker, maxDeliveries, leaseMs, maxDeliveries, provider]));
+}
+
+const PACED_WORK_WAITS = {
+  name: 'jobs-paced-work-waits',
+  text: `SELECT EXISTS (SELECT 1 FROM dispatch_jobs WHERE paced_provider = $1 AND run_at <= now()
+    AND (locked_until IS NULL OR locked_until < now())) AS waits`,
+};
+
+/** Whether work for the paced provider `provider` is due and not held, without claiming it. */
+export async function pacedWorkWaits(db: Db, provider: string): Promise<boolean> {
+  const [row] = await sqlOf(db).query<{ waits: boolean }>(PACED_WORK_WAITS, [provider]);
+  return row?.waits ?? false;
+}
+
+function claimedFrom(rows: ClaimRow[]): Claimed {
   const heldSince = Date.now();
   const jobs = new Map<string, Job>();
   const claimed: Claimed = { items: [], gone: [] };

@@ -47,7 +47,7 @@ export class ProviderThrottle {
    * minute's requests in its first second, each carrying a few recipients, and leave the rest of
    * the minute with none. Each submission still takes its slot of the provider's own rate (take).
    */
-  async takeSubmission(provider: string, perSecond: number): Promise<void> {
+  async takeSubmission(provider: string, perSecond: number, maxWaitMs = SUBMISSION_WAIT_MS): Promise<void> {
     let limiter = this.submissionLimiters.get(provider);
     if (!limiter) {
       const window = smoothWindow(perSecond);
@@ -58,7 +58,7 @@ export class ProviderThrottle {
         : memory;
       this.submissionLimiters.set(provider, limiter);
     }
-    await this.takeFrom([limiter], provider, SUBMISSION_WAIT_MS);
+    await this.takeFrom([limiter], provider, maxWaitMs);
   }
 
   private async takeFrom(limiters: RateLimiterAbstract[], provider: string, maxWaitMs: number): Promise<void> {

@@ -50,7 +50,8 @@ export type HandOver = {
   paced(provider: string): boolean;
 };
 
-type Deps = { db: Db; onAccepted?: () => void; handOver?: HandOver } & Publisher;
+/** onAccepted: new work was queued; `paced`: some of it for a paced provider. */
+type Deps = { db: Db; onAccepted?: (paced: boolean) => void; handOver?: HandOver } & Publisher;
 
 /**
  * Acceptance with group commit: requests that arrive together are accepted in one statement
@@ -142,7 +143,7 @@ async function writeBatch(deps: Deps, asked: AcceptRequest[]): Promise<Array<Out
     if (open.length === 0) return outcomes as Array<Outcome<Accepted>>;
     const handOver = deps.handOver?.takes ? deps.handOver : undefined;
     const heldSince = Date.now();
-    const batch = batchOf(open.map((o) => o.request), now, handOver);
+    const batch = batchOf(open.map((o) => o.request), now, handOver, (provider) => deps.handOver?.paced(provider) ?? false);
     const rows = await sql.query<AcceptRow>(ACCEPT, [batch.requests, batch.deliveries, batch.jobs, checkOptOuts, now]);
     const optedOut = rows.filter((row) => row.outcome === 'opted_out');
     if (optedOut.length > 0) {
@@ -177,7 +178,7 @@ async function writeBatch(deps: Deps, asked: AcceptRequest[]): Promise<Array<Out
     if (written.length > 0) {
       publishUpdates(deps, queuedUpdates(written, now));
       if (handOver) handOver.give(handedOver(written, batch.jobOf, heldSince));
-      deps.onAccepted?.();
+      deps.onAccepted?.(batch.paced);
     }
   }
 }
@@ -248,6 +249,8 @@ type Batch = {
   requests: string;
   deliveries: string;
   jobs: string;
+  /** Whether some of the work is for a paced provider (its own queue, see Dispatcher.runPaced). */
+  paced: boolean;
   /** Each request's message as it will be if accepted, in order. */
   messages: AcceptedMessage[];
   /** The job each delivery goes to, for those written as held by this process's dispatcher. */
@@ -260,15 +263,17 @@ type Batch = {
  * submission, its id the submission's reference); a scheduled message's, by the thousand, due
  * at its time. The jobs due now are held by this process's dispatcher when it takes them.
  */
-function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | undefined): Batch {
+function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | undefined, pacedOf: (provider: string) => boolean): Batch {
   const t = isoFormatter();
   const messages = requests.map((r) => messageOf(r.caller, r.plan, now));
   const jobOf = new Map<string, Job>();
-  const jobs: Array<{ id: string; runAt: string; leasedBy: string | null; leaseMs: number }> = [];
+  const jobs: Array<{ id: string; runAt: string; leasedBy: string | null; leaseMs: number; pacedProvider: string | null }> = [];
   const jobIdOf = new Map<string, string>();
-  const addJob = (deliveries: DeliveryWithRelations[], runAt: Date, leased: boolean) => {
+  let paced = false;
+  const addJob = (deliveries: DeliveryWithRelations[], runAt: Date, leased: boolean, pacedProvider: string | null = null) => {
     const job: Job = { id: newId(), kind: 'SUBMIT', attempt: 1, unconfirmedSince: null, heldSince: 0, size: deliveries.length };
-    jobs.push({ id: job.id, runAt: t.iso(runAt), leasedBy: leased ? handOver!.worker : null, leaseMs: handOver?.leaseMs ?? 0 });
+    jobs.push({ id: job.id, runAt: t.iso(runAt), leasedBy: leased ? handOver!.worker : null, leaseMs: handOver?.leaseMs ?? 0, pacedProvider });
+    if (pacedProvider) paced = true;
     for (const d of deliveries) {
       jobIdOf.set(d.id, job.id);
       if (leased) jobOf.set(d.id, job);
@@ -287,8 +292,9 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
   for (const [key, group] of groupBy(dueNow, (d) => `${d.route[0] ?? ''}\u0000${d.senderId}`)) {
     const provider = key.slice(0, key.indexOf('\u0000'));
     const size = handOver?.submissionSize(provider) ?? SCHEDULED_JOB_SIZE;
-    const held = handOver !== undefined && !handOver.paced(provider);
-    for (let i = 0; i < group.length; i += size) addJob(group.slice(i, i + size), now, held);
+    const pacedProvider = pacedOf(provider) ? provider : null;
+    const held = handOver !== undefined && !pacedProvider;
+    for (let i = 0; i < group.length; i += size) addJob(group.slice(i, i + size), now, held, pacedProvider);
   }
   return {
     requests: JSON.stringify(
@@ -333,6 +339,7 @@ function batchOf(requests: AcceptRequest[], now: Date, handOver: HandOver | unde
       ),
     ),
     jobs: JSON.stringify(jobs),
+    paced,
     messages,
     jobOf,
   };

@@ -44,8 +44,9 @@ describe.skipIf(!browserAvailable())('a browser app with access tokens, in Chrom
   }
 
   beforeAll(async () => {
-    // Reports come 3 s after submission: a page opened meanwhile sees DELIVERED arrive live.
-    [gateway, browser] = await Promise.all([startGateway({ SANDBOX_DELIVERY_DELAY_MS: '3000' }), launchChromium()]);
+    // Reports come 6 s after submission: a page opened meanwhile sees DELIVERED arrive live, and
+    // a token of 2 s expires before it, even on a busy machine where a page takes seconds to open.
+    [gateway, browser] = await Promise.all([startGateway({ SANDBOX_DELIVERY_DELAY_MS: '6000' }), launchChromium()]);
     const account = await gateway.account();
     accountId = account.accountId;
     backend = await startAppBackend({ graphqlUrl: gateway.graphqlUrl, wsUrl: gateway.wsUrl, ttlSeconds: 600 });
