@@ -500,17 +500,43 @@ export class Dispatcher {
       transitions.push({ deliveryId: item.id, status: 'SENT', provider: provider.name, providerMessageId: outcome.providerMessageId, raw: outcome.raw });
     }
     const pollAfter = this.firstPollAfter(provider);
-    const kept = pollAfter <= this.options.leaseMs / 4;
     const now = Date.now();
-    const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now, size: accepted.length };
-    changes.create(accepted, { id: pollJob.id, kind: 'POLL', runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept });
+    const reported = pollAfter === 0 ? await this.reportsNow(provider, accepted, outcomes, now) : [];
+    transitions.push(...reported);
+    const finished = new Set(reported.filter((r) => isFinal(r.status)).map((r) => r.deliveryId));
+    const waiting = finished.size === 0 ? accepted : accepted.filter((item) => !finished.has(item.id));
+    for (const item of accepted) if (finished.has(item.id)) changes.take(item.job, item.id);
+    const kept = pollAfter <= this.options.leaseMs / 4;
+    const pollJob: Job = { id: newId(), kind: 'POLL', attempt: 1, unconfirmedSince: null, heldSince: now, size: waiting.length };
+    changes.create(waiting, { id: pollJob.id, kind: 'POLL', runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: kept });
     const updates = await this.commit(transitions, changes, [], undefined, knownOf(accepted));
-    if (kept) this.pollLater(pollJob, accepted, updates, pollAfter);
+    if (kept) this.pollLater(pollJob, waiting, updates, pollAfter);
     if (provider.capabilities.reports === 'callback') {
       await applyEarlyReports(this.deps, provider.name, {
         providerMessageIds: [...new Set(transitions.map((t) => t.providerMessageId!))],
         deliveryIds: accepted.map((item) => item.id),
       });
+    }
+  }
+
+  /**
+   * A report due as soon as the submission is taken (the sandbox without a delay) is asked for
+   * at once and recorded with it: one write of each delivery, not two. A report that cannot be
+   * had now is asked for by the poll, as any other.
+   */
+  private async reportsNow(provider: SmsProvider, sent: WorkItem[], outcomes: Map<string, SubmitOutcome>, now: number): Promise<Transition[]> {
+    if (provider.capabilities.reports !== 'poll') return [];
+    const sentAt = new Date(now);
+    const queries: StatusQuery[] = sent.map((item) => ({
+      deliveryId: item.id,
+      providerMessageId: (outcomes.get(item.id) as Extract<SubmitOutcome, { outcome: 'accepted' }>).providerMessageId,
+      recipient: item.recipient,
+      sentAt,
+    }));
+    try {
+      return (await provider.fetchStatus(queries)).map((report) => ({ ...report, provider: provider.name }));
+    } catch {
+      return [];
     }
   }
 
