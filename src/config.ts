@@ -113,6 +113,10 @@ const envSchema = z.object({
   ROUTING_SEED: z.coerce.number().int().optional(),
   ROUTING_PREFIX_DIGITS: z.coerce.number().int().min(1).max(4).default(2),
   PROVIDER_PRICES: json(z.record(z.string(), z.record(z.string().regex(/^([A-Z]{2}|default)$/), decimalString))).optional(),
+}).refine((e) => e.DISPATCH_LEASE_MS > e.PROVIDER_TIMEOUT_MS, {
+  // A claim that lapses while its submission is being made lets another dispatcher make it again.
+  path: ['DISPATCH_LEASE_MS'],
+  message: 'must be longer than PROVIDER_TIMEOUT_MS: a claim must outlast the provider call it covers',
 });
 
 export type Config = {

@@ -44,6 +44,8 @@ describe('a gateway killed in the middle of a load', () => {
       ...nextsms.environment(nextsms.simulatorConfig, sim.url),
       DISPATCH_BATCH_SIZE: '100',
       DISPATCH_LEASE_MS: '2000',
+      // Shorter than the lease, as the defaults are (submissions answer in 250 ms here).
+      PROVIDER_TIMEOUT_MS: '1500',
       DISPATCH_POLL_INTERVAL_MS: '50',
       REPORT_POLL_AFTER_MS: '100',
       // NextSMS's own pace (30 requests a minute) would make this test take minutes.
