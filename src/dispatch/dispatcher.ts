@@ -631,8 +631,12 @@ export class Dispatcher {
     }
     const pollAfter = provider ? this.firstPollAfter(provider) : 1000;
     changes.create(unconfirmed, { id: newId(), kind: 'POLL', runAt: new Date(now + pollAfter), attempt: 0, unconfirmedSince: null, leased: false });
-    // A failover starts afresh: a new submission (count 0, a reference of its own).
-    changes.create(failover, { id: newId(), kind: 'SUBMIT', runAt: new Date(now), attempt: 0, unconfirmedSince: null, leased: false });
+    // A failover starts afresh: a new submission (count 0, a reference of its own) to the next
+    // provider, in its queue when that provider is paced.
+    for (const [next, items] of groupBy(failover, (item) => item.route[item.routeIndex + 1] ?? '')) {
+      const pacedProvider = this.pacedProviders.includes(next) ? next : null;
+      changes.create(items, { id: newId(), kind: 'SUBMIT', runAt: new Date(now), attempt: 0, unconfirmedSince: null, leased: false, pacedProvider });
+    }
     await this.commit(transitions, changes, attempts, async (tx, applied) => {
       if (failover.length > 0) {
         await tx.query(
@@ -642,7 +646,10 @@ export class Dispatcher {
       }
       await refundUndelivered(tx, applied.filter((t) => isFinal(t.status)));
     });
-    if (failover.length > 0) this.wake();
+    if (failover.length > 0) {
+      this.wake();
+      this.wakePaced();
+    }
   }
 
   private firstPollAfter(provider: SmsProvider): number {

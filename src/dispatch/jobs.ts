@@ -160,6 +160,8 @@ type CreatedJob = {
   unconfirmedSince: Date | null;
   /** Kept by this worker (it works the job itself when due) rather than left for any to claim. */
   leased: boolean;
+  /** The paced provider whose queue it waits in (see Dispatcher.runPaced). */
+  pacedProvider?: string | null;
 };
 
 /**

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/accounts/accounts.ts';
 import { createDb } from '../../src/db/client.ts';
+import { mifumo } from '../../src/providers/mifumo/index.ts';
 import { mimsms } from '../../src/providers/mimsms/index.ts';
 import { nextsms } from '../../src/providers/nextsms/index.ts';
 import { gqlData } from '../support/client.ts';
@@ -89,5 +90,47 @@ describe('a burst of sends to a paced provider', () => {
     // Each number once.
     expect(new Set(submitted().map((n) => n.replace(/\D/g, ''))).size).toBe(recipients.length);
     expect(submitted()).toHaveLength(recipients.length);
+  }, 60_000);
+
+  it('packs what fails over to NextSMS as well: 200 sends refused by Mifumo, trickling in on two instances, reach NextSMS in at most 4 requests', async () => {
+    const next = nextsms.createSimulator(nextsms.simulatorConfig, { reportDelayMs: 50 });
+    const first = mifumo.createSimulator(mifumo.simulatorConfig, { reportDelayMs: 50 });
+    await Promise.all([next.start(), first.start()]);
+    cleanups.push(() => Promise.all([next.stop(), first.stop()]));
+    const databaseUrl = await createTestDatabase();
+    const env = {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL,
+      ...nextsms.environment(nextsms.simulatorConfig, next.url),
+      // A key Mifumo does not know: it refuses every submission, for good, and each goes on to NextSMS.
+      ...mifumo.environment({ ...mifumo.simulatorConfig, apiKey: 'not-the-key' }, first.url),
+      RATE_LIMITS: JSON.stringify({ send: 100_000 }),
+    };
+    const gateways = await Promise.all([spawnGateway(env), spawnGateway(env)]);
+    cleanups.push(() => Promise.all(gateways.map((g) => g.stop('SIGKILL'))));
+    const db = createDb(databaseUrl, 1);
+    cleanups.push(() => db.$disconnect());
+    const { apiKey } = await createAccount(db, { name: 'failover', currency: 'USD', credit: '100' });
+
+    const recipients = Array.from({ length: 200 }, (_, i) => `+25574${String(4_000_000 + i * 11).padStart(7, '0')}`);
+    // Eight clients, one send after another: failures come back a few at a time, on both instances.
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = sent++; i < recipients.length; i = sent++) {
+          await gqlData(`${gateways[i % 2]!.url}/graphql`, apiKey, SendSms, { input: { message: 'Your code is 5678', recipients: [recipients[i]!] } });
+        }
+      }),
+    );
+    const submitted = () =>
+      next.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/')).flatMap((r) => {
+        const to = (r.body as { to: string | string[] }).to;
+        return Array.isArray(to) ? to : [to];
+      });
+    await eventually(async () => submitted().length >= recipients.length, 'all 200 to reach NextSMS', 30_000);
+    expect(first.requests().filter((r) => r.path.includes('/sms')).length).toBeGreaterThan(0);
+    const requests = next.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/'));
+    expect(requests.length).toBeLessThanOrEqual(4);
+    expect(new Set(submitted().map((n) => n.replace(/\D/g, ''))).size).toBe(recipients.length);
   }, 60_000);
 });

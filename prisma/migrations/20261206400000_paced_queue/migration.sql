@@ -136,3 +136,48 @@ BEGIN
   RETURN QUERY SELECT q."ord", 'accepted'::text, q."id", (firsts ->> q."ord"::text)::bigint, NULL::json
   FROM unnest(reqs) q WHERE q."ord" = ANY(accepted);
 END $$;
+
+-- apply_job_changes as in 20261206100000_dispatch_groups, with each created job's "pacedProvider" (a failover
+-- to a paced provider joins its queue).
+CREATE OR REPLACE FUNCTION "apply_job_changes"(worker TEXT, changes JSON, created JSON, lease_ms INT) RETURNS UUID[] LANGUAGE plpgsql AS $$
+DECLARE
+  held UUID[];
+  made UUID[];
+BEGIN
+  WITH c AS (
+    SELECT * FROM json_to_recordset(changes) AS c(id UUID, take UUID[], release BOOLEAN, "runAt" TIMESTAMPTZ, attempt INT,
+      "unconfirmedSince" TIMESTAMPTZ)
+  ), updated AS (
+    UPDATE "dispatch_jobs" j SET
+      "delivery_ids" = CASE WHEN c.take IS NULL OR cardinality(c.take) = 0 THEN j."delivery_ids"
+        ELSE ARRAY(SELECT x FROM unnest(j."delivery_ids") WITH ORDINALITY AS u(x, n) WHERE x <> ALL(c.take) ORDER BY n) END,
+      "run_at" = CASE WHEN c.release THEN coalesce(c."runAt", j."run_at") ELSE j."run_at" END,
+      "attempt" = CASE WHEN c.release THEN coalesce(c.attempt, j."attempt") ELSE j."attempt" END,
+      "unconfirmed_since" = CASE WHEN c.release THEN c."unconfirmedSince" ELSE j."unconfirmed_since" END,
+      "locked_by" = CASE WHEN c.release THEN NULL ELSE j."locked_by" END,
+      "locked_until" = CASE WHEN c.release THEN NULL ELSE j."locked_until" END
+    FROM c WHERE j."id" = c.id AND j."locked_by" = worker
+    RETURNING j."id"
+  )
+  SELECT array_agg("id") INTO held FROM updated;
+  IF held IS NULL THEN RETURN '{}'; END IF;
+  DELETE FROM "dispatch_jobs" WHERE "id" = ANY(held) AND cardinality("delivery_ids") = 0;
+  WITH n AS (
+    SELECT n.*, ARRAY(
+        SELECT x FROM json_array_elements(n.parts) AS p(part) CROSS JOIN LATERAL json_array_elements_text(p.part -> 'ids') AS x
+        WHERE (p.part ->> 'from')::uuid = ANY(held)
+      )::uuid[] AS ids
+    FROM json_to_recordset(created) AS n(id UUID, parts JSON, kind TEXT, "runAt" TIMESTAMPTZ, attempt INT,
+      "unconfirmedSince" TIMESTAMPTZ, leased BOOLEAN, "pacedProvider" TEXT)
+  ), made_jobs AS (
+    INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "unconfirmed_since", "locked_by", "locked_until",
+      "paced_provider")
+    SELECT n.id, n.kind::"DispatchJobKind", n.ids,
+      CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' ELSE n."runAt" END, n.attempt, n."unconfirmedSince",
+      CASE WHEN n.leased THEN worker END, CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' END, n."pacedProvider"
+    FROM n WHERE cardinality(n.ids) > 0
+    RETURNING "id"
+  )
+  SELECT coalesce(array_agg("id"), '{}') INTO made FROM made_jobs;
+  RETURN made;
+END $$;
