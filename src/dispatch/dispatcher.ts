@@ -33,7 +33,7 @@ const COMMIT_ATTEMPTS = 6;
  * dispatcher: what is handed over waits for its lease after a crash, what is queued does not.
  */
 const MAX_HANDED_OVER = 5_000;
-/** Longest a dispatcher holding a paced provider's work waits for the provider's turn (other dispatchers may have it first). */
+/** Longest a dispatcher waits for a paced provider's turn at a time while work waits for it (other dispatchers may get it first). */
 const MAX_PACED_TURN_WAIT_MS = 10_000;
 
 export type DispatcherOptions = {
@@ -213,14 +213,13 @@ export class Dispatcher {
   private async runPaced(name: string): Promise<void> {
     const provider = this.deps.providers.get(name)!;
     const size = provider.capabilities.maxBatchSize;
-    const maxWaitMs = Math.min(this.options.leaseMs / 4, MAX_PACED_TURN_WAIT_MS);
     while (this.running) {
       try {
         if (!(await pacedWorkWaits(this.deps.db, name))) {
           await this.pacedWork.wait(this.options.pollIntervalMs);
           continue;
         }
-        if ((await this.turnOf(provider, maxWaitMs)) !== undefined) continue;
+        if ((await this.turnOf(provider, MAX_PACED_TURN_WAIT_MS)) !== undefined || !this.running) continue;
         const found = await claimPacedWork(this.deps.db, this.worker, name, size, this.options.leaseMs);
         if (found.gone.length > 0) void this.forget(found.gone);
         const { going, left } = fill(found.items, size);
