@@ -51,7 +51,7 @@ export type Claimed = { items: WorkItem[]; gone: Array<{ job: Job; deliveryId: s
  * lease ends (run_at moves with it), so the index walk for due work never passes over the jobs
  * being worked.
  */
-const claimStatement = (name: string, which: string, within: string) => ({
+const claimStatement = (name: string, which: string) => ({
   name,
   text: `
     WITH candidates AS (
@@ -60,7 +60,7 @@ const claimStatement = (name: string, which: string, within: string) => ({
       ORDER BY run_at
       LIMIT $2
     ), within AS (
-      SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE ${within}
+      SELECT id FROM (SELECT id, n, sum(n) OVER (ORDER BY run_at, id) AS running FROM candidates) c WHERE running - n < $4
     ), due AS (
       SELECT id, locked_by, locked_until FROM dispatch_jobs
       WHERE id = ANY(ARRAY(SELECT id FROM within)) AND (locked_until IS NULL OR locked_until < now())
@@ -89,10 +89,9 @@ const claimStatement = (name: string, which: string, within: string) => ({
 });
 
 /** Any work but that of the paced providers ($5), which waits for their turn (see claimPacedWork). */
-const CLAIM = claimStatement('jobs-claim', `(paced_provider IS NULL OR paced_provider <> ALL($5::text[]))`, `running - n < $4`);
+const CLAIM = claimStatement('jobs-claim', `(paced_provider IS NULL OR paced_provider <> ALL($5::text[]))`);
 /** A paced provider's work, one submission's worth and the job that fills it (see Dispatcher.runPaced). */
-const CLAIM_PACED = claimStatement('jobs-claim-paced', `paced_provider = $5`, `running - n < $4`);
-
+const CLAIM_PACED = claimStatement('jobs-claim-paced', `paced_provider = $5`);
 
 type ClaimRow = Partial<DispatchDelivery> & {
   jobId: string;
