@@ -23,9 +23,14 @@ CREATE TABLE "dispatch_jobs" (
     "locked_until" TIMESTAMPTZ(3),
     "unconfirmed_since" TIMESTAMPTZ(3),
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    -- Set on the work of a paced provider (NextSMS: a request every 2 s), which waits in a queue of
+    -- its own: the dispatcher that has the provider's turn claims all of it at once and sends it in
+    -- one submission (src/dispatch/dispatcher.ts, runPaced). Null for every other provider.
+    "paced_provider" TEXT,
     CONSTRAINT "dispatch_jobs_pkey" PRIMARY KEY ("id")
 );
 CREATE INDEX "dispatch_jobs_run_at_idx" ON "dispatch_jobs" ("run_at");
+CREATE INDEX "dispatch_jobs_paced_idx" ON "dispatch_jobs" ("paced_provider", "run_at") WHERE "paced_provider" IS NOT NULL;
 
 -- Work waiting at the upgrade: a submission tried before stays one job under its reference; the
 -- rest become a job each, as they were.
@@ -186,7 +191,7 @@ END $$;
 -- deliveries leaving the job, "release": true to hand the job back (with "runAt", "attempt",
 -- "unconfirmedSince") or false to keep holding it}. A job left without deliveries is deleted.
 -- `created`: {"id", "parts": [{"from": job, "ids": deliveries}], "kind", "runAt", "attempt",
--- "unconfirmedSince", "leased"}, made of the deliveries of the jobs that were still this
+-- "unconfirmedSince", "leased", "pacedProvider"}, made of the deliveries of the jobs that were still this
 -- worker's: one whose lease lapsed belongs to whoever took it over, with everything it leads to.
 -- A job held is due when its lease ends (run_at is its lease's end), so claims walking the due
 -- jobs never pass it. Returns the jobs made.
@@ -219,12 +224,13 @@ BEGIN
         WHERE (p.part ->> 'from')::uuid = ANY(held)
       )::uuid[] AS ids
     FROM json_to_recordset(created) AS n(id UUID, parts JSON, kind TEXT, "runAt" TIMESTAMPTZ, attempt INT,
-      "unconfirmedSince" TIMESTAMPTZ, leased BOOLEAN)
+      "unconfirmedSince" TIMESTAMPTZ, leased BOOLEAN, "pacedProvider" TEXT)
   ), made_jobs AS (
-    INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "unconfirmed_since", "locked_by", "locked_until")
+    INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "unconfirmed_since", "locked_by", "locked_until",
+      "paced_provider")
     SELECT n.id, n.kind::"DispatchJobKind", n.ids,
       CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' ELSE n."runAt" END, n.attempt, n."unconfirmedSince",
-      CASE WHEN n.leased THEN worker END, CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' END
+      CASE WHEN n.leased THEN worker END, CASE WHEN n.leased THEN now() + lease_ms * interval '1 millisecond' END, n."pacedProvider"
     FROM n WHERE cardinality(n.ids) > 0
     RETURNING "id"
   )

@@ -69,7 +69,7 @@ CREATE TABLE "routing_pins" (
 );
 
 -- accept_messages as in 20261206100000_dispatch_groups, with each delivery's "routing" (null
--- when absent) written with it.
+-- when absent) written with it, and each job's "pacedProvider" (see dispatch_jobs.paced_provider).
 ALTER TYPE "accept_delivery" ADD ATTRIBUTE "routing" JSONB;
 
 CREATE OR REPLACE FUNCTION "accept_messages"(requests JSON, deliveries JSON, jobs JSON, check_opt_outs BOOLEAN, at TIMESTAMPTZ)
@@ -162,12 +162,13 @@ BEGIN
       d.delivery_status::"DeliveryStatus", d."route", d."routing", at, at
     FROM d
   ), jobs_in AS (
-    INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "locked_by", "locked_until", "created_at")
+    INSERT INTO "dispatch_jobs" ("id", "kind", "delivery_ids", "run_at", "attempt", "locked_by", "locked_until", "created_at",
+      "paced_provider")
     SELECT j.id, 'SUBMIT', g.ids,
       CASE WHEN j."leasedBy" IS NULL THEN j."runAt" ELSE now() + j."leaseMs" * interval '1 millisecond' END,
       CASE WHEN j."leasedBy" IS NULL THEN 0 ELSE 1 END, j."leasedBy",
-      CASE WHEN j."leasedBy" IS NULL THEN NULL ELSE now() + j."leaseMs" * interval '1 millisecond' END, at
-    FROM json_to_recordset(jobs) AS j(id UUID, "runAt" TIMESTAMPTZ, "leasedBy" TEXT, "leaseMs" INT)
+      CASE WHEN j."leasedBy" IS NULL THEN NULL ELSE now() + j."leaseMs" * interval '1 millisecond' END, at, j."pacedProvider"
+    FROM json_to_recordset(jobs) AS j(id UUID, "runAt" TIMESTAMPTZ, "leasedBy" TEXT, "leaseMs" INT, "pacedProvider" TEXT)
     JOIN (SELECT d."job", array_agg(d."id" ORDER BY d."ord", d."idx") AS ids FROM d GROUP BY d."job") g ON g."job" = j.id
   ), debits AS (
     SELECT q."accountId" AS account_id, sum(q."cost") AS total FROM q WHERE q."cost" > 0 GROUP BY q."accountId"
