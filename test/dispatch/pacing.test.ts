@@ -13,6 +13,7 @@ import { eventually, spawnGateway } from '../support/process.ts';
 import { Throttled, ProviderThrottle } from '../../src/dispatch/throttle.ts';
 import { createLogger } from '../../src/logger.ts';
 import { REDIS_URL } from '../support/gateway.ts';
+import type { SimulatorServer } from '../../src/providers/simulator/server.ts';
 
 // Issue 12: MiM counts requests per minute, hour and day; the gateway paces all three.
 
@@ -43,6 +44,16 @@ describe('provider pacing over longer windows', () => {
     expect((refused as Throttled).retryInMs).toBeGreaterThan(3_500_000);
   });
 });
+
+/** The sends a NextSMS simulator received (single and multi). */
+const textRequests = (sim: SimulatorServer) => sim.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/'));
+
+/** Every number those sends carried, once per time it was sent. */
+const numbersSent = (sim: SimulatorServer) =>
+  textRequests(sim).flatMap((r) => {
+    const to = (r.body as { to: string | string[] }).to;
+    return Array.isArray(to) ? to : [to];
+  });
 
 // Issue 19: a burst to a paced provider leaves packed, not a few recipients a request.
 describe('a burst of sends to a paced provider', () => {
@@ -77,14 +88,10 @@ describe('a burst of sends to a paced provider', () => {
         gqlData(`${gateways[i % 3]!.url}/graphql`, apiKey, SendSms, { input: { message: 'Your code is 1234', recipients: [to], provider: 'nextsms' } }),
       ),
     );
-    const submitted = () =>
-      sim.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/')).flatMap((r) => {
-        const to = (r.body as { to: string | string[] }).to;
-        return Array.isArray(to) ? to : [to];
-      });
+    const submitted = () => numbersSent(sim);
     await eventually(async () => submitted().length >= recipients.length, 'all 300 to reach NextSMS', 30_000);
     const elapsed = Date.now() - started;
-    const requests = sim.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/'));
+    const requests = textRequests(sim);
     expect(requests.length).toBeLessThanOrEqual(5);
     expect(elapsed).toBeLessThan(15_000);
     // Each number once.
@@ -118,14 +125,10 @@ describe('a burst of sends to a paced provider', () => {
     await Promise.all(
       recipients.map((to, i) => gqlData(`${gateways[i % 2]!.url}/graphql`, apiKey, SendSms, { input: { message: 'Your code is 5678', recipients: [to] } })),
     );
-    const submitted = () =>
-      next.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/')).flatMap((r) => {
-        const to = (r.body as { to: string | string[] }).to;
-        return Array.isArray(to) ? to : [to];
-      });
+    const submitted = () => numbersSent(next);
     await eventually(async () => submitted().length >= recipients.length, 'all 200 to reach NextSMS', 30_000);
     expect(first.requests().filter((r) => r.path.includes('/sms')).length).toBeGreaterThan(0);
-    const requests = next.requests().filter((r) => r.path.startsWith('/api/sms/v1/text/'));
+    const requests = textRequests(next);
     expect(requests.length).toBeLessThanOrEqual(5);
     expect(new Set(submitted().map((n) => n.replace(/\D/g, ''))).size).toBe(recipients.length);
   }, 60_000);
