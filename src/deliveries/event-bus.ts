@@ -9,7 +9,12 @@ import type { Logger } from '../logger.ts';
  */
 export interface EventBus {
   readonly kind: 'redis' | 'in-process';
-  publish(accountId: string, payload: string): void;
+  /**
+   * Publishes to the account's subscribers on every instance. `payload` is made only when there
+   * is one: a subscriber that comes later reads its starting position after subscribing (see
+   * live-feed.ts), so it is past anything committed before the bus found nobody listening.
+   */
+  publish(accountId: string, payload: () => string): void;
   /** Resolves once messages published from now on will arrive; returns the unsubscribe. */
   subscribe(accountId: string, onMessage: (payload: string) => void): Promise<() => void>;
   /** Called whenever the bus may have dropped messages and is flowing again. */
@@ -27,7 +32,8 @@ export function createInProcessBus(prefix = 'sms-gateway'): EventBus {
   return {
     kind: 'in-process',
     publish(accountId, payload) {
-      emitter.emit(channelFor(prefix, accountId), payload);
+      const channel = channelFor(prefix, accountId);
+      if (emitter.listenerCount(channel) > 0) emitter.emit(channel, payload());
     },
     async subscribe(accountId, onMessage) {
       const channel = channelFor(prefix, accountId);
@@ -102,13 +108,18 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
   return {
     kind: 'redis',
     publish(accountId, payload) {
-      publisher.publish(channelFor(prefix, accountId), payload).catch((error: Error) => {
-        const now = Date.now();
-        if (now - lastPublishErrorLog > 5000) {
-          lastPublishErrorLog = now;
-          logger.warn({ err: error.message }, 'redis publish failed; subscribers will catch up from the event log');
-        }
-      });
+      const channel = channelFor(prefix, accountId);
+      // Asked and published on one connection: the answers, and so the publishes, keep their order.
+      publisher
+        .pubsub('NUMSUB', channel)
+        .then((answer) => (Number((answer as [string, number])[1]) > 0 ? publisher.publish(channel, payload()) : 0))
+        .catch((error: Error) => {
+          const now = Date.now();
+          if (now - lastPublishErrorLog > 5000) {
+            lastPublishErrorLog = now;
+            logger.warn({ err: error.message }, 'redis publish failed; subscribers will catch up from the event log');
+          }
+        });
     },
     async subscribe(accountId, onMessage) {
       const channel = channelFor(prefix, accountId);

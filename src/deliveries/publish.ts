@@ -12,6 +12,6 @@ export type Publisher = { bus: EventBus; metrics?: Metrics };
 export function publishUpdates({ bus, metrics }: Publisher, updates: readonly DeliveryUpdate[]): void {
   metrics?.recordUpdates(updates);
   for (const [accountId, list] of groupBy(updates, (update) => update.delivery.accountId)) {
-    for (let i = 0; i < list.length; i += CHUNK) bus.publish(accountId, encodeUpdates(accountId, list.slice(i, i + CHUNK)));
+    for (let i = 0; i < list.length; i += CHUNK) bus.publish(accountId, () => encodeUpdates(accountId, list.slice(i, i + CHUNK)));
   }
 }
