@@ -176,9 +176,16 @@ async function writeBatch(deps: Deps, asked: AcceptRequest[]): Promise<Array<Out
       }
     }
     if (written.length > 0) {
-      publishUpdates(deps, queuedUpdates(written, now));
-      if (handOver) handOver.give(handedOver(written, batch.jobOf, heldSince));
-      deps.onAccepted?.(batch.paced);
+      const updates = queuedUpdates(written, now);
+      const items = handOver ? handedOver(written, batch.jobOf, heldSince) : [];
+      const paced = batch.paced;
+      // After the answers are written: a lone sender waits for none of this (measured at 1
+      // client, about 0.2 ms of p50); the order of publishes and hand-overs is kept.
+      setImmediate(() => {
+        publishUpdates(deps, updates);
+        if (handOver) handOver.give(items);
+        deps.onAccepted?.(paced);
+      });
     }
   }
 }

@@ -112,20 +112,35 @@ builder.mutationField('sendSms', (t) =>
     authScopes: { send: true },
     args: { input: t.arg({ type: SendSmsInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      await limit(ctx, 'send');
       const { services, caller } = ctx;
+      const limited = limit(ctx, 'send');
       // A retry finds its message before anything is checked again: a scheduled time since
       // passed, or a provider since disabled, must not turn it into an error.
       if (input.reference) {
+        await limited;
         const senderId = input.senderId ?? services.config.defaultSenderId;
         const replay = await findByReference(services.db, caller, input.reference, hashRequest(input, senderId));
         if (replay) return { messageId: replay.messageId, rejectedRecipients: replay.rejectedRecipients };
       }
-      const plan = planSend(input, caller, services.config, services.providers, { router: services.router });
+      // Planned while the rate limit is asked (a round trip to Redis); a refusal still comes first.
+      const plan = await plannedAfter(limited, () => planSend(input, caller, services.config, services.providers, { router: services.router }));
       return services.acceptQueue.submit({ caller, plan });
     },
   }),
 );
+
+/** `plan()` run now, answered once `limited` has settled: its refusal wins over the plan's own error. */
+async function plannedAfter<T>(limited: Promise<void>, plan: () => T): Promise<T> {
+  let planned: T;
+  try {
+    planned = plan();
+  } catch (error) {
+    await limited;
+    throw error;
+  }
+  await limited;
+  return planned;
+}
 
 builder.queryField('smsQuote', (t) =>
   t.field({
