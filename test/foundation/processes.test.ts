@@ -41,6 +41,16 @@ describe('the gateway as a user runs it', () => {
     expect(gateway.logs.join('\n')).not.toContain(created.apiKey!);
   });
 
+  it('shuts down in order when a supervisor sends SIGTERM to `npm start` alone', async () => {
+    // systemd and `docker stop` signal the process they started, not its group.
+    const gateway = await spawnGateway({ DATABASE_URL: await createTestDatabase(), REDIS_URL: '' }, { npm: true });
+    running.push(gateway);
+    process.kill(gateway.child.pid!, 'SIGTERM');
+    // Resolves once nothing holds the gateway's output open: no node process was left behind.
+    await gateway.exited;
+    expect(gateway.logs.some((line) => line.includes('"signal":"SIGTERM"') && line.includes('"shutting down"'))).toBe(true);
+  });
+
   it('lets a subscriber on one instance see a message sent through another', async () => {
     const databaseUrl = await createTestDatabase();
     const env = { DATABASE_URL: databaseUrl, REDIS_URL, SANDBOX_DELIVERY_DELAY_MS: '50', DISPATCH_POLL_INTERVAL_MS: '50' };
