@@ -42,8 +42,11 @@ const starting = start().catch(async (error: unknown) => {
   process.exit(1);
 });
 
+// Every signal is caught, not only the first: under `npm start` one stop often arrives twice (to
+// the process group, and again from npm passing it on), and a second left to its default action
+// would kill the gateway half-way through stopping.
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
