@@ -10,11 +10,12 @@ import type { Logger } from '../logger.ts';
 export interface EventBus {
   readonly kind: 'redis' | 'in-process';
   /**
-   * Publishes to the account's subscribers on every instance. `payload` is made only when there
-   * is one: a subscriber that comes later reads its starting position after subscribing (see
-   * live-feed.ts), so it is past anything committed before the bus found nobody listening.
+   * Publishes messages, in order, to the account's subscribers on every instance. `payloads` are
+   * made only when there is one: a subscriber that comes later reads its starting position after
+   * subscribing (see live-feed.ts), so it is past anything committed before the bus found nobody
+   * listening.
    */
-  publish(accountId: string, payload: () => string): void;
+  publish(accountId: string, payloads: () => string[]): void;
   /** Resolves once messages published from now on will arrive; returns the unsubscribe. */
   subscribe(accountId: string, onMessage: (payload: string) => void): Promise<() => void>;
   /** Called whenever the bus may have dropped messages and is flowing again. */
@@ -31,9 +32,10 @@ export function createInProcessBus(prefix = 'sms-gateway'): EventBus {
   emitter.setMaxListeners(0);
   return {
     kind: 'in-process',
-    publish(accountId, payload) {
+    publish(accountId, payloads) {
       const channel = channelFor(prefix, accountId);
-      if (emitter.listenerCount(channel) > 0) emitter.emit(channel, payload());
+      if (emitter.listenerCount(channel) === 0) return;
+      for (const payload of payloads()) emitter.emit(channel, payload);
     },
     async subscribe(accountId, onMessage) {
       const channel = channelFor(prefix, accountId);
@@ -107,12 +109,15 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
 
   return {
     kind: 'redis',
-    publish(accountId, payload) {
+    publish(accountId, payloads) {
       const channel = channelFor(prefix, accountId);
       // Asked and published on one connection: the answers, and so the publishes, keep their order.
       publisher
         .pubsub('NUMSUB', channel)
-        .then((answer) => (Number((answer as [string, number])[1]) > 0 ? publisher.publish(channel, payload()) : 0))
+        .then((answer) => {
+          if (Number((answer as [string, number])[1]) === 0) return;
+          return Promise.all(payloads().map((payload) => publisher.publish(channel, payload)));
+        })
         .catch((error: Error) => {
           const now = Date.now();
           if (now - lastPublishErrorLog > 5000) {

@@ -12,6 +12,10 @@ export type Publisher = { bus: EventBus; metrics?: Metrics };
 export function publishUpdates({ bus, metrics }: Publisher, updates: readonly DeliveryUpdate[]): void {
   metrics?.recordUpdates(updates);
   for (const [accountId, list] of groupBy(updates, (update) => update.delivery.accountId)) {
-    for (let i = 0; i < list.length; i += CHUNK) bus.publish(accountId, () => encodeUpdates(accountId, list.slice(i, i + CHUNK)));
+    bus.publish(accountId, () => {
+      const payloads: string[] = [];
+      for (let i = 0; i < list.length; i += CHUNK) payloads.push(encodeUpdates(accountId, list.slice(i, i + CHUNK)));
+      return payloads;
+    });
   }
 }
