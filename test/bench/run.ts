@@ -40,9 +40,15 @@ function take(count: number): string[] {
 
 type Gateway = { url: string; child: ChildProcess; stop(): Promise<void> };
 
+/** What `npm start` passes to node before the entry point (package.json), so that the bench runs the gateway as users do. */
+function startArguments(): string[] {
+  const words = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1);
+}
+
 async function startGateway(env: Record<string, string>): Promise<Gateway> {
   const nodeArgs = process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, ...startArguments()], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
