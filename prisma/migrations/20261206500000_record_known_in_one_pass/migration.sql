@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION "record_known_changes"(worker TEXT, changes JSON, eve
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   states "status_change"[];
-  moved INT;
+  updated INT;
   made UUID[];
   finished JSON;
 BEGIN
@@ -25,8 +25,8 @@ BEGIN
     "sent_at" = v."sentAt", "delivered_at" = v."deliveredAt", "updated_at" = at
   FROM unnest(states) AS v
   WHERE d."id" = v."deliveryId" AND d."status" = v."from"::"DeliveryStatus";
-  GET DIAGNOSTICS moved = ROW_COUNT;
-  IF moved <> cardinality(states) THEN
+  GET DIAGNOSTICS updated = ROW_COUNT;
+  IF updated <> cardinality(states) THEN
     RAISE EXCEPTION 'deliveries moved on since they were read' USING ERRCODE = 'SG001';
   END IF;
   IF json_array_length(attempts) > 0 THEN
