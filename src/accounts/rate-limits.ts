@@ -12,6 +12,16 @@ export const DEFAULT_RATE_LIMITS: RateLimits = { send: 100, status: 200, reports
 
 type Waiting = { resolve: () => void; reject: (error: unknown) => void };
 
+/** Points of a key's window taken from the store ahead of its requests, this instance's to use until the window ends. */
+type Lease = { left: number; until: number; remaining: number };
+
+/**
+ * A key's next call to the store takes this share of what the window still had at its last
+ * call beyond its own requests (none while that is under 100), and never more than LEASE_MAX.
+ */
+const LEASE_SHARE = 100;
+const LEASE_MAX = 1000;
+
 /**
  * Requests per API key and operation class. Counted in Redis when it is configured, so the
  * limit holds across instances; while Redis is away each instance counts on its own.
@@ -20,10 +30,17 @@ type Waiting = { resolve: () => void; reject: (error: unknown) => void };
  * call (consume n points, not n calls of one): the store adds them all, as it would one by
  * one, and the answer says how many of them still fitted, which go through, in order; the
  * rest are refused as they would have been.
+ *
+ * A key far from its limit also takes a lease: a hundredth of what its window had left, counted
+ * in the store like any request, which this instance then spends without asking (a lone
+ * client's request waits for no round trip). So one instance admits exactly the limit; with
+ * several, a key can be refused while another instance still holds unspent points of its
+ * window, at most a hundredth of what remained when each lease was taken.
  */
 export class KeyRateLimiter {
   private readonly limiters: Record<RateClass, RateLimiterAbstract>;
   private pending = new Map<string, { cls: RateClass; apiKeyId: string; waiting: Waiting[] }>();
+  private readonly leases = new Map<string, Lease>();
   private scheduled = false;
 
   constructor(limits: RateLimits, redis: Redis | undefined, prefix = 'sms-gateway') {
@@ -41,8 +58,13 @@ export class KeyRateLimiter {
 
   /** Counts one request of `cls` for the key, or throws RATE_LIMITED with the seconds to wait. */
   consume(apiKeyId: string, cls: RateClass): Promise<void> {
+    const key = `${cls}\u0000${apiKeyId}`;
+    const lease = this.leases.get(key);
+    if (lease && lease.left > 0 && performance.now() < lease.until) {
+      lease.left -= 1;
+      return Promise.resolve();
+    }
     return new Promise((resolve, reject) => {
-      const key = `${cls}\u0000${apiKeyId}`;
       let entry = this.pending.get(key);
       if (!entry) {
         entry = { cls, apiKeyId, waiting: [] };
@@ -60,14 +82,21 @@ export class KeyRateLimiter {
     this.scheduled = false;
     const batches = this.pending;
     this.pending = new Map();
-    for (const { cls, apiKeyId, waiting } of batches.values()) void this.count(cls, apiKeyId, waiting);
+    if (this.leases.size > 10_000) {
+      const now = performance.now();
+      for (const [key, lease] of this.leases) if (lease.until <= now) this.leases.delete(key);
+    }
+    for (const [key, { cls, apiKeyId, waiting }] of batches) void this.count(key, cls, apiKeyId, waiting);
   }
 
-  private async count(cls: RateClass, apiKeyId: string, waiting: Waiting[]): Promise<void> {
+  private async count(key: string, cls: RateClass, apiKeyId: string, waiting: Waiting[]): Promise<void> {
     const limiter = this.limiters[cls];
+    const previous = this.leases.get(key);
+    const ahead = previous ? Math.min(LEASE_MAX, Math.floor(previous.remaining / LEASE_SHARE)) : 0;
+    const asked = waiting.length + ahead;
     let res: RateLimiterRes;
     try {
-      res = await limiter.consume(apiKeyId, waiting.length);
+      res = await limiter.consume(apiKeyId, asked);
     } catch (error) {
       if (!(error instanceof RateLimiterRes)) {
         for (const w of waiting) w.reject(error);
@@ -75,8 +104,10 @@ export class KeyRateLimiter {
       }
       res = error;
     }
-    // The store now holds these requests too: those that came before the limit go through.
-    const fitted = Math.max(0, Math.min(waiting.length, limiter.points - (res.consumedPoints - waiting.length)));
+    // The store now holds these requests too: those that came before the limit go through, and
+    // what fitted beyond them is the lease.
+    const fitted = Math.max(0, Math.min(asked, limiter.points - (res.consumedPoints - asked)));
+    this.leases.set(key, { left: Math.max(0, fitted - waiting.length), until: performance.now() + res.msBeforeNext, remaining: res.remainingPoints });
     waiting.forEach((w, i) => (i < fitted ? w.resolve() : w.reject(this.limited(cls, res))));
   }
 

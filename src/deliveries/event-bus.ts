@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { Audience } from './audience.ts';
 
 /**
  * Fan-out of delivery updates between server instances. Redis is for fan-out only: a publish
@@ -13,7 +14,7 @@ export interface EventBus {
    * Publishes messages, in order, to the account's subscribers on every instance. `payloads` are
    * made only when there is one: a subscriber that comes later reads its starting position after
    * subscribing (see live-feed.ts), so it is past anything committed before the bus found nobody
-   * listening.
+   * listening. Over Redis, that nobody listens is remembered for a moment (see audience.ts).
    */
   publish(accountId: string, payloads: () => string[]): void;
   /** Resolves once messages published from now on will arrive; returns the unsubscribe. */
@@ -66,6 +67,11 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
   const handlers = new Map<string, Set<(payload: string) => void>>();
   const subscribing = new Map<string, Promise<unknown>>();
   const resumeListeners: Array<() => void> = [];
+  const audience = new Audience(publisher, prefix);
+  subscriber.subscribe(audience.control, audience.acks).then(
+    () => audience.hear(),
+    () => undefined,
+  );
   let wasDown = false;
   let lastPublishErrorLog = 0;
 
@@ -87,6 +93,7 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
   }
   subscriber.on('close', () => {
     wasDown = true;
+    audience.deaf();
   });
   subscriber.on('ready', () => {
     if (!wasDown) return;
@@ -96,7 +103,10 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
     setImmediate(() => {
       subscriber
         .ping()
-        .then(() => {
+        .then(async () => {
+          audience.hear();
+          // Other instances may have found nobody listening while this one was away.
+          await Promise.all([...handlers.keys()].map((channel) => audience.announce(channel)));
           logger.info('redis is back; live updates resume');
           for (const listener of resumeListeners) listener();
         })
@@ -104,6 +114,7 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
     });
   });
   subscriber.on('message', (channel: string, payload: string) => {
+    if (audience.receive(channel, payload)) return;
     for (const handler of handlers.get(channel) ?? []) handler(payload);
   });
 
@@ -111,11 +122,16 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
     kind: 'redis',
     publish(accountId, payloads) {
       const channel = channelFor(prefix, accountId);
+      if (audience.nobodyListens(channel)) return;
+      const asked = audience.asking();
       // Asked and published on one connection: the answers, and so the publishes, keep their order.
       publisher
         .pubsub('NUMSUB', channel)
         .then((answer) => {
-          if (Number((answer as [string, number])[1]) === 0) return;
+          if (Number((answer as [string, number])[1]) === 0) {
+            audience.foundNobody(channel, asked);
+            return;
+          }
           return Promise.all(payloads().map((payload) => publisher.publish(channel, payload)));
         })
         .catch((error: Error) => {
@@ -132,7 +148,11 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        const subscribed = subscriber.subscribe(channel).catch(() => undefined);
+        // Subscribed, then announced: only then may the feed read its starting position.
+        const subscribed = subscriber
+          .subscribe(channel)
+          .then(() => audience.announce(channel))
+          .catch(() => undefined);
         subscribing.set(channel, subscribed);
         subscribed.finally(() => subscribing.delete(channel));
       }

@@ -58,4 +58,19 @@ describe('a subscriber that joins while messages flow', () => {
     early.dispose();
     late!.dispose();
   });
+
+  it('receives what is sent right after it joins, though the sending instance had just found nobody listening', async () => {
+    const { apiKey, accountId } = await sending.account();
+    // Nobody listens to this account yet: the sending instance finds so, and remembers it for a moment.
+    await gqlData(sending.graphqlUrl, apiKey, SendSms, { input: { message: 'before', recipients: ['+255712340001'] } });
+    const updates = new Collector(wsClient(joining.wsUrl, apiKey), DeliveryUpdated);
+    await joining.subscribersLive(accountId, 1);
+
+    const sent = await gqlData(sending.graphqlUrl, apiKey, SendSms, { input: { message: 'after', recipients: ['+255712340011'] } });
+    const after = sent.sendSms.message.id;
+    const ofAfter = () => updates.items.filter((u) => u.deliveryUpdated.delivery.message.id === after);
+    await updates.until(() => ofAfter().some((u) => u.deliveryUpdated.delivery.status === 'DELIVERED'), 'the last update of the message sent after joining');
+    expect(ofAfter().map((u) => u.deliveryUpdated.delivery.status)).toEqual(['QUEUED', 'SENT', 'DELIVERED']);
+    updates.dispose();
+  });
 });

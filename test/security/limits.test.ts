@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiKey } from '../../src/accounts/accounts.ts';
 import { gql } from '../support/client.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { Balance } from '../support/documents.ts';
+import { Balance, MessageById } from '../support/documents.ts';
 import { startGateway, type TestGateway } from '../support/gateway.ts';
 
 /** A raw graphql-transport-ws connection, acknowledged. */
@@ -28,7 +28,7 @@ describe('rate limits shared by two instances', () => {
 
   beforeAll(async () => {
     const databaseUrl = await createTestDatabase();
-    const env = { REDIS_PREFIX: `limits-${randomUUID()}`, RATE_LIMITS: JSON.stringify({ balance: 4 }), DISPATCHER: 'off' };
+    const env = { REDIS_PREFIX: `limits-${randomUUID()}`, RATE_LIMITS: JSON.stringify({ balance: 4, status: 300 }), DISPATCHER: 'off' };
     a = await startGateway(env, databaseUrl);
     b = await startGateway(env, databaseUrl);
   });
@@ -57,6 +57,20 @@ describe('rate limits shared by two instances', () => {
     // Another key has its own allowance.
     const other = await a.account();
     expect((await gql(b.graphqlUrl, other.apiKey, Balance)).data?.balance).toBeTruthy();
+  });
+
+  it('admits exactly the limit of a larger allowance, which each instance spends partly without asking Redis', async () => {
+    const { apiKey } = await a.account();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 320; i++) {
+      // A message of no one's: answered MESSAGE_NOT_FOUND once admitted.
+      const id = Buffer.from(`Message:${randomUUID()}`).toString('base64');
+      const result = await gql(i % 2 === 0 ? a.graphqlUrl : b.graphqlUrl, apiKey, MessageById, { id });
+      outcomes.push(String(result.errors?.[0]?.extensions?.code));
+    }
+    expect(outcomes.filter((o) => o === 'MESSAGE_NOT_FOUND')).toHaveLength(300);
+    expect(outcomes.filter((o) => o !== 'MESSAGE_NOT_FOUND')).toEqual(Array(20).fill('RATE_LIMITED'));
+    expect(outcomes.slice(0, 290).every((o) => o === 'MESSAGE_NOT_FOUND')).toBe(true);
   });
 });
 
