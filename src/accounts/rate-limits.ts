@@ -41,6 +41,8 @@ export class KeyRateLimiter {
   private readonly limiters: Record<RateClass, RateLimiterAbstract>;
   private pending = new Map<string, { cls: RateClass; apiKeyId: string; waiting: Waiting[] }>();
   private readonly leases = new Map<string, Lease>();
+  /** Keys whose call taking points ahead is on its way: one at a time, so that no lease replaces another unspent. */
+  private readonly leasing = new Set<string>();
   private scheduled = false;
 
   constructor(limits: RateLimits, redis: Redis | undefined, prefix = 'sms-gateway') {
@@ -92,8 +94,9 @@ export class KeyRateLimiter {
   private async count(key: string, cls: RateClass, apiKeyId: string, waiting: Waiting[]): Promise<void> {
     const limiter = this.limiters[cls];
     const previous = this.leases.get(key);
-    const ahead = previous ? Math.min(LEASE_MAX, Math.floor(previous.remaining / LEASE_SHARE)) : 0;
+    const ahead = previous && !this.leasing.has(key) ? Math.min(LEASE_MAX, Math.floor(previous.remaining / LEASE_SHARE)) : 0;
     const asked = waiting.length + ahead;
+    if (ahead > 0) this.leasing.add(key);
     let res: RateLimiterRes;
     try {
       res = await limiter.consume(apiKeyId, asked);
@@ -103,11 +106,21 @@ export class KeyRateLimiter {
         return;
       }
       res = error;
+    } finally {
+      if (ahead > 0) this.leasing.delete(key);
     }
     // The store now holds these requests too: those that came before the limit go through, and
     // what fitted beyond them is the lease.
     const fitted = Math.max(0, Math.min(asked, limiter.points - (res.consumedPoints - asked)));
-    this.leases.set(key, { left: Math.max(0, fitted - waiting.length), until: performance.now() + res.msBeforeNext, remaining: res.remainingPoints });
+    const current = this.leases.get(key);
+    // A call that took nothing ahead leaves the lease as it is: it may still be being spent.
+    if (ahead > 0 || !current) {
+      const now = performance.now();
+      const unspent = current && current.until > now ? current.left : 0;
+      this.leases.set(key, { left: unspent + Math.max(0, fitted - waiting.length), until: now + res.msBeforeNext, remaining: res.remainingPoints });
+    } else {
+      current.remaining = res.remainingPoints;
+    }
     waiting.forEach((w, i) => (i < fitted ? w.resolve() : w.reject(this.limited(cls, res))));
   }
 

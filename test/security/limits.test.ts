@@ -72,6 +72,20 @@ describe('rate limits shared by two instances', () => {
     expect(outcomes.filter((o) => o !== 'MESSAGE_NOT_FOUND')).toEqual(Array(20).fill('RATE_LIMITED'));
     expect(outcomes.slice(0, 290).every((o) => o === 'MESSAGE_NOT_FOUND')).toBe(true);
   });
+
+  it('admits exactly the limit to many requests of one key at once on one instance', async () => {
+    const { apiKey } = await a.account();
+    const outcomes: string[] = [];
+    // 16 at a time: the instance asks Redis again while earlier answers are still on their way.
+    for (let i = 0; i < 20; i++) {
+      const batch = Array.from({ length: 16 }, () =>
+        gql(a.graphqlUrl, apiKey, MessageById, { id: Buffer.from(`Message:${randomUUID()}`).toString('base64') }),
+      );
+      for (const result of await Promise.all(batch)) outcomes.push(String(result.errors?.[0]?.extensions?.code));
+    }
+    expect(outcomes.filter((o) => o === 'MESSAGE_NOT_FOUND')).toHaveLength(300);
+    expect(outcomes.filter((o) => o !== 'MESSAGE_NOT_FOUND')).toEqual(Array(20).fill('RATE_LIMITED'));
+  });
 });
 
 describe('WebSocket limits and revocation', () => {
