@@ -12,8 +12,12 @@ export const DEFAULT_RATE_LIMITS: RateLimits = { send: 100, status: 200, reports
 
 type Waiting = { resolve: () => void; reject: (error: unknown) => void };
 
-/** Points of a key's window taken from the store ahead of its requests, this instance's to use until the window ends. */
-type Lease = { left: number; until: number; remaining: number };
+/**
+ * Points of a key's window taken from the store ahead of its requests, this instance's to use
+ * until the window ends; `taking`: a call taking more is on its way (one at a time, so that no
+ * lease replaces another unspent).
+ */
+type Lease = { left: number; until: number; remaining: number; taking: boolean };
 
 /**
  * A key's next call to the store takes this share of what the window still had at its last
@@ -41,8 +45,6 @@ export class KeyRateLimiter {
   private readonly limiters: Record<RateClass, RateLimiterAbstract>;
   private pending = new Map<string, { cls: RateClass; apiKeyId: string; waiting: Waiting[] }>();
   private readonly leases = new Map<string, Lease>();
-  /** Keys whose call taking points ahead is on its way: one at a time, so that no lease replaces another unspent. */
-  private readonly leasing = new Set<string>();
   private scheduled = false;
 
   constructor(limits: RateLimits, redis: Redis | undefined, prefix = 'sms-gateway') {
@@ -94,9 +96,9 @@ export class KeyRateLimiter {
   private async count(key: string, cls: RateClass, apiKeyId: string, waiting: Waiting[]): Promise<void> {
     const limiter = this.limiters[cls];
     const previous = this.leases.get(key);
-    const ahead = previous && !this.leasing.has(key) ? Math.min(LEASE_MAX, Math.floor(previous.remaining / LEASE_SHARE)) : 0;
+    const ahead = previous && !previous.taking ? Math.min(LEASE_MAX, Math.floor(previous.remaining / LEASE_SHARE)) : 0;
     const asked = waiting.length + ahead;
-    if (ahead > 0) this.leasing.add(key);
+    if (ahead > 0) previous!.taking = true;
     let res: RateLimiterRes;
     try {
       res = await limiter.consume(apiKeyId, asked);
@@ -107,7 +109,7 @@ export class KeyRateLimiter {
       }
       res = error;
     } finally {
-      if (ahead > 0) this.leasing.delete(key);
+      if (ahead > 0) previous!.taking = false;
     }
     // The store now holds these requests too: those that came before the limit go through, and
     // what fitted beyond them is the lease.
@@ -117,7 +119,7 @@ export class KeyRateLimiter {
     if (ahead > 0 || !current) {
       const now = performance.now();
       const unspent = current && current.until > now ? current.left : 0;
-      this.leases.set(key, { left: unspent + Math.max(0, fitted - waiting.length), until: now + res.msBeforeNext, remaining: res.remainingPoints });
+      this.leases.set(key, { left: unspent + Math.max(0, fitted - waiting.length), until: now + res.msBeforeNext, remaining: res.remainingPoints, taking: false });
     } else {
       current.remaining = res.remainingPoints;
     }

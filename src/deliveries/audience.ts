@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /** How long an answer of "nobody listens" is trusted without asking Redis again. */
-export const NOBODY_TRUSTED_MS = 1000;
+const NOBODY_TRUSTED_MS = 1000;
 
 /** Answers to "does anyone listen to this channel?" that are still being asked. */
-export type Asking = { sentAt: number; announcements: number };
+type Asking = { sentAt: number; announcements: number };
 
 /**
  * What an instance knows of who listens to which account's updates, so that publishing to an
@@ -38,10 +38,10 @@ export class Audience {
   }
 
   /** Whether `channel` was found without listeners recently enough to skip publishing to it. */
-  nobodyListens(channel: string, now = performance.now()): boolean {
+  nobodyListens(channel: string): boolean {
     const since = this.nobody.get(channel);
     if (since === undefined) return false;
-    if (now - since < NOBODY_TRUSTED_MS) return true;
+    if (performance.now() - since < NOBODY_TRUSTED_MS) return true;
     this.nobody.delete(channel);
     return false;
   }
@@ -61,9 +61,9 @@ export class Audience {
   /** Handles a message of the audience channels; false for any other. */
   receive(channel: string, payload: string): boolean {
     if (channel === this.control) {
-      const [announced, from, nonce] = payload.split(' ');
+      const [from, nonce, ...announced] = payload.split(' ');
       this.announcements += 1;
-      this.nobody.delete(announced!);
+      for (const listened of announced) this.nobody.delete(listened);
       this.publisher.publish(`${this.control}:${from}`, nonce!).catch(() => undefined);
       return true;
     }
@@ -75,11 +75,12 @@ export class Audience {
   }
 
   /**
-   * Tells every instance that `channel` has a listener from now on, and resolves once none of
-   * them skips it any more. Never fails: with Redis away nothing is published anyway, and the
-   * feed reads what it missed once Redis is back.
+   * Tells every instance that `channels` have a listener from now on, in one message, and
+   * resolves once none of them skips them any more. Never fails: with Redis away nothing is
+   * published anyway, and the feed reads what it missed once Redis is back.
    */
-  announce(channel: string): Promise<void> {
+  announce(channels: readonly string[]): Promise<void> {
+    if (channels.length === 0) return Promise.resolve();
     const nonce = randomUUID();
     let answered = 0;
     let expected = Number.POSITIVE_INFINITY;
@@ -95,7 +96,7 @@ export class Audience {
         answered += 1;
         if (answered >= expected) done();
       });
-      this.publisher.publish(this.control, `${channel} ${this.instance} ${nonce}`).then(
+      this.publisher.publish(this.control, `${this.instance} ${nonce} ${channels.join(' ')}`).then(
         (receivers) => {
           expected = receivers;
           if (answered >= expected) done();

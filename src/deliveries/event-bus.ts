@@ -106,7 +106,7 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
         .then(async () => {
           audience.hear();
           // Other instances may have found nobody listening while this one was away.
-          await Promise.all([...handlers.keys()].map((channel) => audience.announce(channel)));
+          await audience.announce([...handlers.keys()]);
           logger.info('redis is back; live updates resume');
           for (const listener of resumeListeners) listener();
         })
@@ -151,7 +151,7 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Eve
         // Subscribed, then announced: only then may the feed read its starting position.
         const subscribed = subscriber
           .subscribe(channel)
-          .then(() => audience.announce(channel))
+          .then(() => audience.announce([channel]))
           .catch(() => undefined);
         subscribing.set(channel, subscribed);
         subscribed.finally(() => subscribing.delete(channel));

@@ -18,6 +18,11 @@ async function connect(url: string, key: string): Promise<WebSocket> {
   return socket;
 }
 
+/** The id of a message of no one's: a request for it is answered MESSAGE_NOT_FOUND once admitted. */
+function nobodysMessageId(): string {
+  return Buffer.from(`Message:${randomUUID()}`).toString('base64');
+}
+
 function subscribe(socket: WebSocket, id: string) {
   socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { deliveryUpdated { cursor } }' } }));
 }
@@ -63,9 +68,7 @@ describe('rate limits shared by two instances', () => {
     const { apiKey } = await a.account();
     const outcomes: string[] = [];
     for (let i = 0; i < 320; i++) {
-      // A message of no one's: answered MESSAGE_NOT_FOUND once admitted.
-      const id = Buffer.from(`Message:${randomUUID()}`).toString('base64');
-      const result = await gql(i % 2 === 0 ? a.graphqlUrl : b.graphqlUrl, apiKey, MessageById, { id });
+      const result = await gql(i % 2 === 0 ? a.graphqlUrl : b.graphqlUrl, apiKey, MessageById, { id: nobodysMessageId() });
       outcomes.push(String(result.errors?.[0]?.extensions?.code));
     }
     expect(outcomes.filter((o) => o === 'MESSAGE_NOT_FOUND')).toHaveLength(300);
@@ -78,9 +81,7 @@ describe('rate limits shared by two instances', () => {
     const outcomes: string[] = [];
     // 16 at a time: the instance asks Redis again while earlier answers are still on their way.
     for (let i = 0; i < 20; i++) {
-      const batch = Array.from({ length: 16 }, () =>
-        gql(a.graphqlUrl, apiKey, MessageById, { id: Buffer.from(`Message:${randomUUID()}`).toString('base64') }),
-      );
+      const batch = Array.from({ length: 16 }, () => gql(a.graphqlUrl, apiKey, MessageById, { id: nobodysMessageId() }));
       for (const result of await Promise.all(batch)) outcomes.push(String(result.errors?.[0]?.extensions?.code));
     }
     expect(outcomes.filter((o) => o === 'MESSAGE_NOT_FOUND')).toHaveLength(300);
